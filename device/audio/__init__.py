@@ -1,0 +1,1 @@
+"""Audio front end: speech synthesis for data, MFCC features, voice activity detection."""

@@ -1,0 +1,1 @@
+"""Camera front end for the glasses: rendered scene-text frames and OCR."""

@@ -1,0 +1,94 @@
+"""``earbuds-kws``: keyword spotting with a DS-CNN trained by scripts/train_kws.py, gated by VAD."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from device.audio.features import FRAMES, MFCC_COEFFS, mfcc
+from device.audio.kws_data import load_dataset
+from device.errors import ModelInputError
+from device.metrics import top1_accuracy
+from device.paths import PACKAGE_MODELS, built_models_dir
+from device.quantize import QuantSettings, quantize_static_int8, settings_for_cpu
+from device.runtime import ModelRunner, SessionConfig
+
+CARD = PACKAGE_MODELS / "kws_dscnn.json"
+CALIBRATION_CLIPS = 480  # drawn from the training voices, never the held-out ones
+
+
+@lru_cache(maxsize=1)
+def model_card() -> dict:
+    return json.loads(CARD.read_text())
+
+
+def labels() -> tuple[str, ...]:
+    return tuple(model_card()["labels"])
+
+
+def model_path(variant: str) -> Path:
+    if variant == "fp32":
+        return PACKAGE_MODELS / "kws_dscnn_fp32.onnx"
+    if variant == "int8":
+        return built_models_dir() / "kws_dscnn_int8.onnx"
+    raise ValueError(f"variant={variant!r}: expected 'fp32' or 'int8'")
+
+
+@dataclass(frozen=True)
+class KeywordResult:
+    label: str
+    confidence: float  # softmax probability of ``label``
+    probabilities: np.ndarray
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class KeywordSpotter:
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        self.runner = ModelRunner(path, SessionConfig(intra_op_threads=threads))
+        self.labels = labels()
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """Logits for MFCC features shaped (N, 49, 10) or (49, 10)."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.shape[1:] != (FRAMES, MFCC_COEFFS):
+            raise ModelInputError(
+                f"KWS features must be (N, {FRAMES}, {MFCC_COEFFS}) MFCC frames, got {x.shape}"
+            )
+        return self.runner.run_single(x[:, None])
+
+    def classify(self, audio: np.ndarray) -> KeywordResult:
+        """Classify one 1 s clip of 16 kHz float audio."""
+        probs = softmax(self.logits(mfcc(audio)))[0]
+        k = int(probs.argmax())
+        return KeywordResult(self.labels[k], float(probs[k]), probs)
+
+
+def build_int8(settings: QuantSettings | None = None) -> dict:
+    x, _ = load_dataset("train", seed=1, limit=CALIBRATION_CLIPS)
+    feeds = [{"mfcc": x[i : i + 16, None]} for i in range(0, len(x), 16)]
+    return quantize_static_int8(
+        model_path("fp32"), model_path("int8"), feeds, settings or settings_for_cpu()
+    )
+
+
+def evaluate(
+    spotter: KeywordSpotter,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
+    """Top-1 accuracy on clips spoken by held-out voices."""
+    x, y = load_dataset("test", seed=0, limit=limit, progress=progress)
+    logits = np.concatenate([spotter.logits(x[i : i + 64]) for i in range(0, len(x), 64)])
+    return {"accuracy": top1_accuracy(logits, y), "examples": float(len(y))}

@@ -1,0 +1,27 @@
+"""The ``edgesplit`` command line: one sub-command group per component."""
+
+from __future__ import annotations
+
+import typer
+
+from edgesplit import __version__
+from edgesplit.demo import demo_command
+from edgesplit.device_cli import device_app
+
+app = typer.Typer(
+    help="edgesplit: split AI work between a wearable, its phone and the cloud, and measure it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(device_app, name="device")
+app.command("demo")(demo_command)
+
+
+@app.command()
+def version() -> None:
+    """Print the edgesplit version."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

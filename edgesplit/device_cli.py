@@ -1,0 +1,173 @@
+"""``edgesplit device ...``: build, benchmark and run the on-device models."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from edgesplit.output import console, err_console, fail, write_json
+
+device_app = typer.Typer(help="On-device models: build INT8, benchmark, run.", no_args_is_help=True)
+
+WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="earbuds-kws | glasses-ocr")]
+
+
+def _workload(name: str):
+    from device import workloads
+
+    try:
+        return workloads.get(name)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+
+
+def _guard(fn, *args, **kwargs):
+    """Run ``fn`` and turn user-facing errors into a one-line message and exit code 2."""
+    from device.errors import EdgesplitError
+
+    try:
+        return fn(*args, **kwargs)
+    except (EdgesplitError, ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+
+
+@device_app.command("info")
+def info(json_out: Annotated[Path | None, typer.Option("--json")] = None) -> None:
+    """CPU model, the ISA flags that decide INT8 speed, ONNX Runtime version and providers."""
+    import onnxruntime as ort
+
+    from device.cpuinfo import read_cpuinfo
+
+    cpu = read_cpuinfo()
+    doc = {
+        "cpu": cpu.to_dict(),
+        "onnxruntime": ort.__version__,
+        "providers": ort.get_available_providers(),
+        "python": platform.python_version(),
+    }
+    table = Table(title="device", show_header=False)
+    table.add_row("machine", cpu.machine)
+    table.add_row("cpu", f"{cpu.model} ({cpu.cores} cores)")
+    table.add_row("int8 ISA", " ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu.flags.items()))
+    table.add_row("fast int8", "yes" if cpu.fast_int8 else "no (INT8 may be no faster than FP32)")
+    table.add_row("onnxruntime", f"{ort.__version__} {doc['providers']}")
+    console.print(table)
+    if json_out:
+        write_json(json_out, doc)
+
+
+@device_app.command("build")
+def build(
+    workload: Annotated[str, typer.Option("--workload", "-w", help="a workload, or 'all'")] = "all",
+) -> None:
+    """Quantise the FP32 models to static QDQ INT8 with this machine's ONNX Runtime."""
+    from device import workloads
+
+    selected = workloads.names() if workload == "all" else [workload]
+    for name in selected:
+        wl = _workload(name)
+        with err_console.status(f"quantising {name}..."):
+            _guard(wl.build_int8)
+        for path in wl.model_files("int8"):
+            console.print(f"{name}: {path} ({path.stat().st_size / 1024:.0f} KiB)")
+
+
+@device_app.command("bench")
+def bench(
+    workload: WorkloadOpt,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(help="device profile JSON to write/merge (default: cache/profiles/HOST.json)"),
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="ORT intra-op threads")] = 1,
+    repeats: Annotated[int, typer.Option(min=5, help="timed calls per variant")] = 50,
+    quick: Annotated[bool, typer.Option(help="evaluate on a small subset (smoke runs)")] = False,
+    rebuild: Annotated[bool, typer.Option(help="re-quantise even if INT8 files exist")] = False,
+) -> None:
+    """FP32 vs INT8 in one run: size, latency (median, p90, p99), accuracy, and the ratios."""
+    from device.bench import bench_document, merge_profile, run_bench
+    from device.cpuinfo import read_cpuinfo
+    from device.paths import cache_dir
+
+    wl = _workload(workload)
+    cpu = read_cpuinfo()
+    flags = " ".join(f"{k}={'y' if v else 'n'}" for k, v in cpu.flags.items())
+    console.print(
+        f"[bold]{wl.name}[/] on {cpu.model} ({cpu.machine}), {threads} thread(s); {flags}"
+    )
+    if not cpu.fast_int8:
+        console.print(
+            "[yellow]no int8 dot-product instructions (VNNI/AMX/asimddp): INT8 may be no faster "
+            "than FP32 here; expected[/]"
+        )
+    results, profiles, ratios = _guard(
+        run_bench, wl, threads, repeats, quick, rebuild, log=lambda m: err_console.print(m)
+    )
+    m = wl.metric
+    better = "higher" if wl.higher_is_better else "lower"
+    table = Table(title=f"{wl.name}: FP32 vs INT8 ({m}: {better} is better)")
+    for col in ("variant", "size KiB", "median ms", "p90 ms", "p99 ms", m, "other metrics"):
+        table.add_column(col, justify="right")
+    for r in results:
+        others = ", ".join(f"{k}={v:.4g}" for k, v in r.metrics.items() if k != m)
+        table.add_row(
+            r.variant,
+            f"{r.model_bytes / 1024:.0f}",
+            f"{r.latency.median_ms:.3f}",
+            f"{r.latency.p90_ms:.3f}",
+            f"{r.latency.p99_ms:.3f}",
+            f"{r.metrics[m]:.4f}",
+            others,
+        )
+    console.print(table)
+    ratio_table = Table(title="ratios (measured side by side in this run)")
+    ratio_table.add_column("ratio")
+    ratio_table.add_column("value", justify="right")
+    for k, v in ratios.items():
+        ratio_table.add_row(k, f"{v:+.2f}" if k.endswith("points") else f"{v:.2f}x")
+    console.print(ratio_table)
+    profile = profile or cache_dir() / "profiles" / f"{platform.node() or 'device'}.json"
+    merge_profile(profile, profiles)
+    err_console.print(f"device profile: {profile}")
+    if json_out:
+        write_json(json_out, bench_document(wl, results, ratios, threads))
+
+
+@device_app.command("run")
+def run(
+    workload: WorkloadOpt,
+    files: Annotated[list[Path], typer.Argument(help="PNG/JPEG frames (OCR) or 16-bit WAV (KWS)")],
+    variant: Annotated[str, typer.Option(help="fp32 | int8")] = "int8",
+    threads: int = 1,
+) -> None:
+    """Run one workload on input files and print what the device understood."""
+    import numpy as np
+
+    wl = _workload(workload)
+    if variant == "int8" and not wl.int8_ready():
+        with err_console.status("building INT8 models..."):
+            _guard(wl.build_int8)
+    predictor = _guard(wl.open, variant, threads)
+    for f in files:
+        if not f.is_file():
+            fail(f"input file not found: {f}")
+        if wl.name == "glasses-ocr":
+            from PIL import Image, UnidentifiedImageError
+
+            try:
+                image = np.asarray(Image.open(f).convert("RGB"))
+            except UnidentifiedImageError:
+                fail(f"{f}: not an image file Pillow can read")
+            res = _guard(predictor, image)
+            console.print(f"{f}: {res.text!r} (min line confidence {res.confidence:.2f})")
+        else:
+            from device.audio.synth import read_wav, resample
+
+            audio, rate = _guard(read_wav, f)
+            res = _guard(predictor.classify, resample(audio, rate, 16_000))
+            console.print(f"{f}: {res.label} ({res.confidence:.2f})")

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh Debian machine: Debian packages, .venv, the project and its extras.
+# Called by scripts/demo.sh and scripts/test.sh; safe to run again (it skips what is done).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# espeak-ng synthesises the KWS speech; the fonts render the OCR scene frames.
+APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "bootstrap: apt-get install ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "edgesplit needs Python >= 3.11"'
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+
+# Extras: device (what a Pi needs) + dev (tests, lint). EDGESPLIT_EXTRAS overrides.
+EXTRAS=${EDGESPLIT_EXTRAS:-device,dev}
+stamp=.venv/.edgesplit-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: pip install -e .[$EXTRAS]" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+  # The Silero VAD ONNX model ships in this wheel, whose own Python code needs torch; we only
+  # read its ONNX file, so install it without dependencies (a Pi should not carry torch).
+  .venv/bin/python -m pip install -q --no-deps "silero-vad==6.2.3"
+  echo "$want" > "$stamp"
+fi
