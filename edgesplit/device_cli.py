@@ -9,9 +9,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from edgesplit.listen import listen_command
 from edgesplit.output import console, err_console, fail, write_json
 
 device_app = typer.Typer(help="On-device models: build INT8, benchmark, run.", no_args_is_help=True)
+
+device_app.command("listen")(listen_command)
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="earbuds-kws | glasses-ocr")]
 

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# espeak-ng synthesises the KWS speech; the fonts render the OCR scene frames.
-APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf)
+# espeak-ng synthesises the KWS speech; the fonts render the OCR scene frames; gcc + make build
+# the firmware stub.
+APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,3 +36,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --no-deps "silero-vad==6.2.3"
   echo "$want" > "$stamp"
 fi
+
+# The sensor firmware's host build (firmware_stubs/Makefile): the real binary the tests talk to.
+make -s -C firmware_stubs

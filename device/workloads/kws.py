@@ -70,7 +70,11 @@ class KeywordSpotter:
 
     def classify(self, audio: np.ndarray) -> KeywordResult:
         """Classify one 1 s clip of 16 kHz float audio."""
-        probs = softmax(self.logits(mfcc(audio)))[0]
+        return self.classify_mfcc(mfcc(audio))
+
+    def classify_mfcc(self, features: np.ndarray) -> KeywordResult:
+        """Classify one (49, 10) MFCC window (e.g. finished from MCU log-mel frames)."""
+        probs = softmax(self.logits(features))[0]
         k = int(probs.argmax())
         return KeywordResult(self.labels[k], float(probs[k]), probs)
 
