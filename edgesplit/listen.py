@@ -61,6 +61,9 @@ def listen_command(
         bool, typer.Option(help="start the compiled firmware stub on a pty and listen to it")
     ] = False,
     kws: Annotated[bool, typer.Option(help="run keyword spotting on MCU audio features")] = False,
+    forwarder: Annotated[
+        bool, typer.Option(help="the port speaks the Edge Impulse data-forwarder text format")
+    ] = False,
     headless: Annotated[bool, typer.Option(help="no live view")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="write counters + counts")] = None,
 ) -> None:
@@ -72,6 +75,10 @@ def listen_command(
 
     if (port is None) == (not firmware):
         fail("give --port PORT, or --firmware to listen to the bundled firmware stub")
+    if forwarder:
+        if firmware:
+            fail("--forwarder reads text lines from --port; the firmware stub speaks frames")
+        return _listen_forwarder(port, baud, duration, json_out)
     fw = None
     try:
         if firmware:
@@ -123,3 +130,34 @@ def listen_command(
                 "keyword": keyword,
             },
         )
+
+
+def _listen_forwarder(port: str, baud: int, duration: float, json_out: Path | None) -> None:
+    """Edge Impulse data-forwarder lines: count samples and malformed lines, show the latest."""
+    import serial
+
+    from device.serial.forwarder import ForwarderDecoder
+
+    try:
+        ser = serial.serial_for_url(port, baudrate=baud, timeout=0.05)
+    except (OSError, ValueError, serial.SerialException) as exc:
+        fail(f"cannot open {port}: {exc}")
+    dec, latest = ForwarderDecoder(), ()
+    end = time.monotonic() + duration if duration else float("inf")
+    try:
+        while time.monotonic() < end:
+            samples = dec.feed(ser.read(max(1, ser.in_waiting)))
+            if samples:
+                latest = samples[-1]
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ser.close()
+    doc = {"port": port, "samples": dec.samples, "axes": dec.axes, "bad_lines": dec.bad_lines,
+           "latest": list(latest)}  # fmt: skip
+    table = Table(title=f"Edge Impulse forwarder stream on {port}", show_header=False)
+    for key, value in doc.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    if json_out:
+        write_json(json_out, doc)

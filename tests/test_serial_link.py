@@ -213,3 +213,42 @@ def test_listen_cli_with_firmware(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "cannot open /dev/nonexistent" in bad.stderr
+
+
+def test_listen_cli_forwarder_format(tmp_path):
+    """Edge Impulse data-forwarder lines over socket:// are parsed; bad lines are counted."""
+    import json
+    import subprocess
+    import sys
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def serve() -> None:
+        srv.settimeout(10)
+        conn, _ = srv.accept()
+        with conn:
+            for i in range(50):
+                conn.sendall(b"oops,line\n" if i == 10 else f"{i},{i * 0.5},-9.81\r\n".encode())
+                time.sleep(0.005)
+            time.sleep(1.5)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    out = tmp_path / "fwd.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "edgesplit.cli", "device", "listen", "--forwarder",
+         "--port", f"socket://127.0.0.1:{port}", "--duration", "1.5", "--json", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    thread.join(timeout=5)
+    srv.close()
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    assert doc == {
+        "port": f"socket://127.0.0.1:{port}",
+        "samples": 49,
+        "axes": 3,
+        "bad_lines": 1,
+        "latest": [49.0, 24.5, -9.81],
+    }
