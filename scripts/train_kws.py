@@ -58,23 +58,30 @@ class DSCNN(nn.Module):
 
 def spec_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """One time mask (<=8 frames) and one coefficient mask (<=2) per example."""
-    x = x.clone()
     n = x.shape[0]
-    t0 = torch.randint(0, FRAMES - 8, (n,), generator=gen)
-    tw = torch.randint(0, 9, (n,), generator=gen)
-    f0 = torch.randint(0, MFCC_COEFFS - 2, (n,), generator=gen)
-    fw = torch.randint(0, 3, (n,), generator=gen)
-    for i in range(n):
-        x[i, :, t0[i] : t0[i] + tw[i], :] = 0
-        x[i, :, :, f0[i] : f0[i] + fw[i]] = 0
-    return x
+    t0 = torch.randint(0, FRAMES - 8, (n, 1), generator=gen)
+    tw = torch.randint(0, 9, (n, 1), generator=gen)
+    f0 = torch.randint(0, MFCC_COEFFS - 2, (n, 1), generator=gen)
+    fw = torch.randint(0, 3, (n, 1), generator=gen)
+    t = torch.arange(FRAMES)[None, :]
+    f = torch.arange(MFCC_COEFFS)[None, :]
+    keep_t = ~((t >= t0) & (t < t0 + tw))  # (n, FRAMES)
+    keep_f = ~((f >= f0) & (f < f0 + fw))  # (n, MFCC_COEFFS)
+    keep = (keep_t[:, :, None] & keep_f[:, None, :]).to(x.device)
+    return x * keep[:, None]
 
 
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     model.eval()
+    device = next(model.parameters()).device
     with torch.no_grad():
-        logits = model(torch.from_numpy(x[:, None]))
-    return float((logits.argmax(1).numpy() == y).mean())
+        logits = torch.cat(
+            [
+                model(torch.from_numpy(x[i : i + 512, None]).to(device))
+                for i in range(0, len(x), 512)
+            ]
+        )
+    return float((logits.argmax(1).cpu().numpy() == y).mean())
 
 
 def main() -> None:
@@ -83,6 +90,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--width", type=int, default=64, help="channels per layer")
+    ap.add_argument("--blocks", type=int, default=4, help="depthwise-separable blocks")
+    ap.add_argument("--name", default="kws_dscnn", help="output file prefix")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -97,15 +108,16 @@ def main() -> None:
     val, train = order[:n_val], order[n_val:]
     print(f"train {len(train)}  val {n_val}  test (held-out voices) {len(x_test)}", flush=True)
 
-    model = DSCNN()
+    model = DSCNN(width=args.width, blocks=args.blocks).to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     steps = args.epochs * ((len(train) + 127) // 128)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    xt, yt = torch.from_numpy(x[train][:, None]), torch.from_numpy(y[train])
+    xt = torch.from_numpy(x[train][:, None]).to(args.device)
+    yt = torch.from_numpy(y[train]).to(args.device)
     best, best_state = -1.0, None
     for epoch in range(args.epochs):
         model.train()
-        perm = torch.randperm(len(xt), generator=gen)
+        perm = torch.randperm(len(xt), generator=gen).to(args.device)
         for i in range(0, len(perm), 128):
             idx = perm[i : i + 128]
             loss = nn.functional.cross_entropy(
@@ -121,12 +133,12 @@ def main() -> None:
         print(f"epoch {epoch + 1:3d}  loss {loss.item():.3f}  val {val_acc:.4f}", flush=True)
 
     model.load_state_dict(best_state)
-    model.eval()
+    model = model.cpu().eval()
     test_acc = accuracy(model, x_test, y_test)
     print(f"best val {best:.4f}  held-out-voice test {test_acc:.4f}", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    onnx_path = args.out / "kws_dscnn_fp32.onnx"
+    onnx_path = args.out / f"{args.name}_fp32.onnx"
     torch.onnx.export(
         model,
         torch.zeros(1, 1, FRAMES, MFCC_COEFFS),
@@ -138,8 +150,8 @@ def main() -> None:
         dynamo=False,
     )
     card = {
-        "model": "kws_dscnn_fp32.onnx",
-        "architecture": "DS-CNN (MLPerf Tiny KWS shape), width 64, 4 blocks",
+        "model": onnx_path.name,
+        "architecture": f"DS-CNN (MLPerf Tiny KWS shape), width {args.width}, {args.blocks} blocks",
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "labels": list(LABELS),
         "input": {"name": "mfcc", "shape": ["batch", 1, FRAMES, MFCC_COEFFS], "features": "MFCC"},
@@ -151,9 +163,11 @@ def main() -> None:
         "train_examples": int(len(train)),
         "torch": torch.__version__,
         "train_seconds": round(time.time() - t_start, 1),
-        "rebuild": "python scripts/train_kws.py --out device/models",
+        "device": args.device,
+        "rebuild": f"python scripts/train_kws.py --width {args.width} --blocks {args.blocks} "
+        f"--name {args.name} --epochs {args.epochs} --out {args.out}",
     }
-    (args.out / "kws_dscnn.json").write_text(json.dumps(card, indent=2) + "\n")
+    (args.out / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {onnx_path} ({onnx_path.stat().st_size} bytes)")
 
 

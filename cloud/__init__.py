@@ -1,0 +1,1 @@
+"""Cloud half of edgesplit: an Open Inference Protocol (KServe v2) service on FastAPI + ORT."""

@@ -1,0 +1,96 @@
+"""Model repository configuration: one ``config.yaml`` per model directory.
+
+Errors name the file, the field, the value and the unit expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cloud.errors import ModelConfigError
+
+UNITS = {
+    "max_batch_size": "samples per batch (0 = no batch dimension)",
+    "max_queue_delay_ms": "milliseconds",
+    "max_queue_size": "requests",
+    "intra_op_threads": "threads",
+    "instances": "concurrent executions",
+    "version": "positive integer",
+}
+
+
+class DynamicBatching(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    max_queue_delay_ms: float = Field(2.0, ge=0, le=10_000)
+
+
+class SplitTail(BaseModel):
+    """Serve layers k..end of ``source``: the graph from ``cut_tensor`` to the outputs."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    cut_tensor: str
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    platform: Literal["onnxruntime", "edgesplit-pipeline"] = "onnxruntime"
+    model_file: str | None = None  # path relative to the model dir, or pkg://package/path
+    split_tail: SplitTail | None = None
+    pipeline: str | None = None  # for platform edgesplit-pipeline: "glasses-ocr"
+    version: int = Field(1, ge=1)
+    max_batch_size: int = Field(0, ge=0, le=4096)
+    dynamic_batching: DynamicBatching | None = None
+    # Tried in order; those this ORT build lacks are skipped (CUDA needs onnxruntime-gpu).
+    execution_providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    intra_op_threads: int = Field(1, ge=1, le=256)
+    instances: int = Field(1, ge=1, le=64)
+    # Requests allowed to wait for an instance or a batch; beyond it the server answers 429.
+    max_queue_size: int = Field(256, ge=1, le=1_000_000)
+    parameters: dict[str, Any] = {}
+
+
+def _explain(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        unit = UNITS.get(str(err["loc"][-1]), "") if err["loc"] else ""
+        value = err.get("input")
+        lines.append(
+            f"{path}: field '{loc}' = {value!r}: {err['msg']}"
+            + (f" (unit: {unit})" if unit else "")
+        )
+    return "\n".join(lines)
+
+
+def load_config(path: Path) -> ModelConfig:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ModelConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ModelConfigError(f"{path}: expected a mapping of fields, got {type(doc).__name__}")
+    try:
+        cfg = ModelConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise ModelConfigError(_explain(path, exc)) from None
+    if cfg.name != path.parent.name:
+        raise ModelConfigError(
+            f"{path}: field 'name' = {cfg.name!r} must equal the directory name "
+            f"{path.parent.name!r}"
+        )
+    if cfg.platform == "edgesplit-pipeline" and not cfg.pipeline:
+        raise ModelConfigError(f"{path}: field 'pipeline' is required for edgesplit-pipeline")
+    if cfg.dynamic_batching and cfg.dynamic_batching.enabled and cfg.max_batch_size < 1:
+        raise ModelConfigError(
+            f"{path}: field 'dynamic_batching' needs 'max_batch_size' >= 1 "
+            f"(got {cfg.max_batch_size}; unit: {UNITS['max_batch_size']})"
+        )
+    return cfg

@@ -1,0 +1,33 @@
+"""Errors that map to HTTP statuses; the body is OIP's ``{"error": message}``."""
+
+
+class OipError(Exception):
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class NotFound(OipError):
+    status = 404
+
+
+class Overloaded(OipError):
+    """The model's queue is full: 429 with Retry-After."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InferenceTimeout(OipError):
+    status = 504
+
+
+class ModelConfigError(Exception):
+    """A model repository entry is malformed; the message names the file, field and value."""

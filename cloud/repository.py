@@ -1,0 +1,49 @@
+"""The model repository: a directory of model directories, each with ``config.yaml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cloud.config import ModelConfig, load_config
+from cloud.errors import ModelConfigError, NotFound
+from cloud.models import load_model
+
+DEFAULT_REPOSITORY = Path(__file__).resolve().parent / "model_repository"
+
+
+@dataclass
+class ModelEntry:
+    config: ModelConfig
+    versions: dict[str, Any]  # version -> OnnxModel | pipeline model
+
+    @property
+    def latest(self) -> str:
+        return max(self.versions, key=int)
+
+
+class Repository:
+    def __init__(self, root: Path, only: list[str] | None = None) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ModelConfigError(f"model repository {self.root} is not a directory")
+        self.models: dict[str, ModelEntry] = {}
+        for cfg_path in sorted(self.root.glob("*/config.yaml")):
+            if only is not None and cfg_path.parent.name not in only:
+                continue
+            cfg = load_config(cfg_path)
+            self.models[cfg.name] = ModelEntry(cfg, load_model(cfg, cfg_path.parent))
+        if only is not None and (missing := sorted(set(only) - set(self.models))):
+            raise ModelConfigError(f"{self.root}: no model directories named {missing}")
+        if not self.models:
+            raise ModelConfigError(f"{self.root}: no */config.yaml found")
+
+    def get(self, name: str, version: str | None = None):
+        entry = self.models.get(name)
+        if entry is None:
+            raise NotFound(f"unknown model '{name}'; this server has {sorted(self.models)}")
+        v = version or entry.latest
+        if v not in entry.versions:
+            raise NotFound(f"model '{name}' has no version '{v}'; it has {sorted(entry.versions)}")
+        return entry, v, entry.versions[v]
