@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgesplit import __version__
+from edgesplit.cloud_cli import cloud_app
 from edgesplit.demo import demo_command
 from edgesplit.device_cli import device_app
 
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(device_app, name="device")
+app.add_typer(cloud_app, name="cloud")
 app.command("demo")(demo_command)
 
 

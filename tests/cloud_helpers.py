@@ -1,0 +1,32 @@
+"""Helpers for the cloud tests: small model repositories written on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from cloud.repository import DEFAULT_REPOSITORY
+
+
+def write_repo(
+    root: Path, configs: dict[str, dict], copy_versions: dict[str, str] | None = None
+) -> Path:
+    """Write ``config.yaml`` files (and symlink version dirs from the shipped repository)."""
+    for name, cfg in configs.items():
+        d = root / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.yaml").write_text(yaml.safe_dump({"name": name, **cfg}))
+        src = (copy_versions or {}).get(name)
+        if src:
+            (d / "1").symlink_to(DEFAULT_REPOSITORY / src / "1", target_is_directory=True)
+    return root
+
+
+KWS_SMALL = {"model_file": "pkg://device/models/kws_dscnn_fp32.onnx"}
+OCR_PIPELINE = {
+    "platform": "edgesplit-pipeline",
+    "pipeline": "glasses-ocr",
+    "parameters": {"det_limit_type": "max", "det_limit_side_len": 1280},
+    "intra_op_threads": 1,
+}
