@@ -81,22 +81,26 @@ class Executor:
             self.waiting -= 1
             self.metrics.queue_depth.labels(self.label).set(self.waiting)
         self.inflight += 1
-        task = asyncio.ensure_future(self._execute(inputs, 1))
+        t0 = time.monotonic()
+        fut = asyncio.get_running_loop().run_in_executor(self.pool, self.model.run, inputs)
 
-        def done(_t: asyncio.Future) -> None:
+        def done(_f: asyncio.Future) -> None:
             # The slot is held until the ORT call really ends, even if the caller timed out.
             self.inflight -= 1
             self.slots.release()
+            self._record(t0, 1)
 
-        task.add_done_callback(done)
-        return await asyncio.shield(task)
+        fut.add_done_callback(done)
+        return await asyncio.shield(fut)
+
+    def _record(self, t0: float, samples: int) -> None:
+        self.ewma_run_s = 0.8 * self.ewma_run_s + 0.2 * (time.monotonic() - t0)
+        self.metrics.batch_size.labels(self.label).observe(samples)
 
     async def _execute(self, inputs, samples: int):
         t0 = time.monotonic()
-        loop = asyncio.get_running_loop()
-        out = await loop.run_in_executor(self.pool, self.model.run, inputs)
-        self.ewma_run_s = 0.8 * self.ewma_run_s + 0.2 * (time.monotonic() - t0)
-        self.metrics.batch_size.labels(self.label).observe(samples)
+        out = await asyncio.get_running_loop().run_in_executor(self.pool, self.model.run, inputs)
+        self._record(t0, samples)
         return out
 
     async def _batch_loop(self) -> None:

@@ -249,9 +249,8 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
             if unknown:
                 raise OipError(f"model '{name}' has no outputs {unknown}")
             try:
-                outputs = await asyncio.wait_for(
-                    executors[(name, v)].infer(parsed.inputs, size), timeout
-                )
+                async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                    outputs = await executors[(name, v)].infer(parsed.inputs, size)
             except TimeoutError:
                 raise InferenceTimeout(f"inference did not finish within {timeout:g} s") from None
             body, headers = build_response(name, v, parsed, outputs)

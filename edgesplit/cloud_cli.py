@@ -48,3 +48,50 @@ def serve(
         run(models or DEFAULT_REPOSITORY, host, port, settings, only=model or None)
     except (ModelConfigError, ValueError) as exc:
         fail(str(exc))
+
+
+@cloud_app.command("bench")
+def bench(
+    model: Annotated[str, typer.Option(help="model in the shipped repository")] = "kws-large",
+    concurrency: Annotated[
+        list[int] | None, typer.Option("--concurrency", "-c", help="client threads (repeatable)")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=10, help="requests per level and mode")] = 400,
+    input_shape: Annotated[
+        str | None, typer.Option(help="request tensor shape, e.g. 1,3,48,320 (free dims)")
+    ] = None,
+    peer_venv: Annotated[
+        Path | None,
+        typer.Option(help="virtualenv with MLServer (scripts/setup_peer.sh) to compare against"),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
+) -> None:
+    """Raw ORT vs server unbatched vs server batched, side by side: throughput, p50/p99, ratios."""
+    from rich.table import Table
+
+    from cloud.bench import run_bench
+    from edgesplit.output import console, err_console, write_json
+
+    levels = concurrency or [1, 4, 16]
+    try:
+        shape = [int(d) for d in input_shape.split(",")] if input_shape else None
+        doc = run_bench(model, levels, requests, log=lambda m: err_console.print(m), shape=shape,
+                        peer_venv=peer_venv)  # fmt: skip
+    except (ValueError, RuntimeError) as exc:
+        fail(str(exc))
+    table = Table(title=f"cloud bench: {model} {doc['input_shape']}, {requests} requests/cell")
+    for col in ("mode", "clients", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors"):
+        table.add_column(col, justify="right")
+    for r in doc["results"]:
+        table.add_row(r["mode"], str(r["concurrency"]), f"{r['throughput_rps']:.0f}",
+                      f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                      str(r["errors"]))  # fmt: skip
+    console.print(table)
+    ratios = Table(title="ratios, measured side by side")
+    ratios.add_column("ratio")
+    ratios.add_column("value", justify="right")
+    for k, v in doc["ratios"].items():
+        ratios.add_row(k, f"{v:.2f}" + ("" if k.endswith("_ms") else "x"))
+    console.print(ratios)
+    if json_out:
+        write_json(json_out, doc)

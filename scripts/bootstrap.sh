@@ -23,8 +23,9 @@ PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "edgesplit needs Python >= 3.11"'
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 
-# Extras: device (what a Pi needs) + dev (tests, lint). EDGESPLIT_EXTRAS overrides.
-EXTRAS=${EDGESPLIT_EXTRAS:-device,dev}
+# Extras: device (what a Pi needs) + cloud (the service) + dev (tests, lint).
+# EDGESPLIT_EXTRAS overrides (a Pi: EDGESPLIT_EXTRAS=device).
+EXTRAS=${EDGESPLIT_EXTRAS:-device,cloud,dev}
 stamp=.venv/.edgesplit-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

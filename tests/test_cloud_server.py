@@ -291,3 +291,20 @@ def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
     assert sum(1 for r in logs if r["msg"] == "infer" and r["status"] == 200) == 3
     assert logs[-1]["msg"] == "stopped"
     assert not os.environ.get("EDGESPLIT_API_KEYS")
+
+
+def test_cloud_bench_runs_and_reports_ratios(tmp_path):
+    """The benchmark itself (no timing asserted): every mode answers, ratios are computed."""
+    out = tmp_path / "bench.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "edgesplit.cli", "cloud", "bench", "--model", "kws-small",
+         "--requests", "20", "-c", "1", "-c", "3", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    modes = {(r["mode"], r["concurrency"]) for r in doc["results"]}
+    assert modes == {(m, c) for m in ("raw-ort", "server-unbatched", "server-batched")
+                     for c in (1, 3)}  # fmt: skip
+    assert all(r["errors"] == 0 and r["requests"] == 20 for r in doc["results"])
+    assert set(doc["ratios"]) >= {"c1_batching_gain_throughput", "c3_raw_over_server_throughput"}

@@ -1,0 +1,1 @@
+"""Peer servers for side-by-side benchmarks (not imported by the service)."""
