@@ -163,7 +163,61 @@ class OcrPipelineModel:
         }
 
 
-PIPELINES = {"glasses-ocr": OcrPipelineModel}
+class IntentPipelineModel:
+    """``phone-intent`` on the server: FP32 MiniLM + k-nearest neighbours over a bigger library.
+
+    Text (BYTES [N]) in; intent (BYTES [N]) and confidence (FP32 [N]) out.
+    """
+
+    platform = "edgesplit-pipeline"
+
+    def __init__(self, cfg: ModelConfig, version: str) -> None:
+        from device.runtime import ModelRunner, SessionConfig
+        from device.text.tokenizer import TextTokenizer
+        from device.workloads import intent
+
+        self.cfg, self.version = cfg, version
+        paths = intent.model_paths("fp32")
+        if not paths["encoder"].is_file():
+            intent.build()
+        self.intent = intent
+        self.encoder = ModelRunner(paths["encoder"], SessionConfig(cfg.intra_op_threads))
+        self.tokenizer = TextTokenizer(max_tokens=int(cfg.parameters.get("max_tokens", 256)))
+        self.k = int(cfg.parameters.get("k", 7))
+        per_template = int(cfg.parameters.get("library_per_template", 30))
+        self.library, self.library_labels = intent.library_embeddings(self.encoder, per_template)
+        self.providers = ["CPUExecutionProvider"]
+        self.inputs = [TensorMetadata(name="text", datatype="BYTES", shape=[-1])]
+        self.outputs = [
+            TensorMetadata(name="intent", datatype="BYTES", shape=[-1]),
+            TensorMetadata(name="confidence", datatype="FP32", shape=[-1]),
+        ]
+
+    def validate(self, inputs: dict[str, np.ndarray]) -> int:
+        text = inputs.get("text")
+        if set(inputs) != {"text"} or text is None or text.ndim != 1 or text.dtype != object:
+            raise OipError(f"model '{self.cfg.name}' takes one input 'text' (BYTES [N])")
+        if not 1 <= len(text) <= 64:
+            raise OipError(f"input 'text' has {len(text)} utterances; 1..64 per request")
+        for i, t in enumerate(text):
+            try:
+                self.tokenizer.clean(t)
+            except ValueError as exc:
+                raise OipError(f"input 'text'[{i}]: {exc}") from None
+        return 1
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from device.text.intents import LABELS
+
+        emb = self.encoder.run(self.tokenizer.encode(list(inputs["text"])).feeds())[0]
+        labels, conf = self.intent.knn_classify(self.library, self.library_labels, emb, self.k)
+        return {
+            "intent": np.array([LABELS[i].encode() for i in labels], dtype=object),
+            "confidence": conf.astype(np.float32),
+        }
+
+
+PIPELINES = {"glasses-ocr": OcrPipelineModel, "phone-intent": IntentPipelineModel}
 
 
 def load_model(cfg: ModelConfig, model_dir: Path) -> dict[str, Any]:

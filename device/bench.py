@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from device.cpuinfo import read_cpuinfo
@@ -19,6 +19,7 @@ class VariantResult:
     model_bytes: int
     latency: LatencyStats
     metrics: dict[str, float]
+    latency_cases: dict[str, LatencyStats] = field(default_factory=dict)
 
 
 def interleaved_latency(
@@ -58,12 +59,19 @@ def run_bench(
     latencies = interleaved_latency(
         {v: workload.latency_call(p) for v, p in predictors.items()}, repeats
     )
+    cases: dict[str, dict[str, LatencyStats]] = {}
+    if workload.latency_cases is not None:
+        per_variant = {v: workload.latency_cases(p) for v, p in predictors.items()}
+        for case in per_variant["fp32"]:
+            log(f"timing case {case!r}...")
+            cases[case] = interleaved_latency({v: per_variant[v][case] for v in VARIANTS}, repeats)
     results, profiles = [], []
     for v in VARIANTS:
         log(f"evaluating {workload.name} {v}{' (quick)' if quick else ''}...")
         metrics = workload.evaluate(predictors[v], quick)
         size = sum(p.stat().st_size for p in workload.model_files(v))
-        results.append(VariantResult(v, size, latencies[v], metrics))
+        results.append(VariantResult(v, size, latencies[v], metrics,
+                                     {c: stats[v] for c, stats in cases.items()}))  # fmt: skip
         lat = latencies[v]
         prof = ModelProfile(
             workload=workload.name,
@@ -92,6 +100,10 @@ def run_bench(
         "p90_latency_fp32_over_int8": fp32.latency.p90_ms / int8.latency.p90_ms,
         f"{m}_int8_minus_fp32_points": 100.0 * (int8.metrics[m] - fp32.metrics[m]),
     }
+    for case in cases:
+        ratios[f"median_latency_fp32_over_int8_{case.replace(' ', '_')}"] = (
+            fp32.latency_cases[case].median_ms / int8.latency_cases[case].median_ms
+        )
     return results, profiles, ratios
 
 

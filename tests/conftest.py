@@ -21,3 +21,11 @@ def ocr_workload() -> workloads.Workload:
     if not wl.int8_ready():
         wl.build_int8()
     return wl
+
+
+@pytest.fixture(scope="session")
+def intent_workload() -> workloads.Workload:
+    wl = workloads.get("phone-intent")
+    if not wl.int8_ready():
+        wl.build_int8()
+    return wl

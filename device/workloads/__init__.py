@@ -24,9 +24,11 @@ class Workload:
     latency_call: Callable[[Any], Callable[[], object]]  # predictor -> one representative call
     evaluate: Callable[[Any, bool], dict[str, float]]  # (predictor, quick) -> metrics
     split_feed: Callable[[], dict[str, np.ndarray]] | None = None  # for per-layer profiles
+    # Extra latency cases timed beside the headline call, e.g. {"64 tokens": ...}.
+    latency_cases: Callable[[Any], dict[str, Callable[[], object]]] | None = None
 
     def int8_ready(self) -> bool:
-        return all(p.is_file() for p in self.model_files("int8"))
+        return all(p.is_file() for v in VARIANTS for p in self.model_files(v))
 
 
 def _kws() -> Workload:
@@ -82,7 +84,40 @@ def _ocr() -> Workload:
     )
 
 
-_FACTORIES = {"earbuds-kws": _kws, "glasses-ocr": _ocr}
+def _intent() -> Workload:
+    from device.text.intents import utterances
+    from device.workloads import intent
+
+    def call_at(clf: intent.IntentClassifier, tokens: int) -> Callable[[], object]:
+        text = " ".join(utterances("test")[0][:40])  # long enough to fill 64 tokens
+        batch = clf.tokenizer.encode([text], pad_to=tokens)
+        batch.attention_mask[:] = 1
+
+        def call() -> object:
+            feeds = {
+                "input_ids": batch.input_ids[:, :tokens],
+                "attention_mask": batch.attention_mask[:, :tokens],
+            }
+            emb = clf.encoder.run(feeds)[0]
+            return clf.head.run({"embedding": emb})
+
+        return call
+
+    return Workload(
+        name="phone-intent",
+        description="Intent of a spoken/typed request (20 intents + out-of-scope), MiniLM + head",
+        metric="accuracy",
+        higher_is_better=True,
+        model_files=lambda v: [intent.model_paths(v)["encoder"]],
+        build_int8=intent.build,
+        open=lambda v, threads: intent.IntentClassifier(v, threads),
+        latency_call=lambda clf: call_at(clf, 16),
+        evaluate=lambda clf, quick: intent.evaluate(clf, quick),
+        latency_cases=lambda clf: {"16 tokens": call_at(clf, 16), "64 tokens": call_at(clf, 64)},
+    )
+
+
+_FACTORIES = {"earbuds-kws": _kws, "glasses-ocr": _ocr, "phone-intent": _intent}
 
 
 def names() -> list[str]:

@@ -1,0 +1,1 @@
+"""Text front end for the phone: tokenizer, sentence encoder, intents."""

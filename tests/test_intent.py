@@ -1,0 +1,114 @@
+"""phone-intent: the torch-free MiniLM ONNX build, tokenizer, dynamic INT8, head, router, cloud."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from cloud.repository import DEFAULT_REPOSITORY, Repository
+from cloud.serve import ServerThread
+from device.oip_client import OipClient, OipClientError
+from device.runtime import ModelRunner
+from device.text.intents import HELD_OUT_TEMPLATES, INTENTS, LABELS, utterances
+from device.text.tokenizer import TextTokenizer
+from device.workloads import intent
+
+REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
+
+
+def test_onnx_encoder_matches_the_reference_implementation(intent_workload):
+    ref = json.loads(REFERENCE.read_text())
+    enc = ModelRunner(intent.model_paths("fp32")["encoder"])
+    ours = enc.run(TextTokenizer().encode(ref["sentences"]).feeds())[0]
+    np.testing.assert_allclose(ours, np.array(ref["embeddings"]), atol=2e-5)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)
+
+
+def test_padding_does_not_change_embeddings(intent_workload):
+    enc = ModelRunner(intent.model_paths("fp32")["encoder"])
+    tok = TextTokenizer()
+    alone = enc.run(tok.encode(["call mom"]).feeds())[0]
+    padded = enc.run(tok.encode(["call mom"], pad_to=40).feeds())[0]
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
+
+
+def test_int8_is_dynamic_and_smaller(intent_workload):
+    fp32, int8 = intent.model_paths("fp32")["encoder"], intent.model_paths("int8")["encoder"]
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+    assert fp32.stat().st_size / int8.stat().st_size >= 3.0
+
+
+def test_templates_are_held_out():
+    train, _ = utterances("train")
+    test, y = utterances("test")
+    for templates in INTENTS.values():
+        assert len(templates) > HELD_OUT_TEMPLATES
+    assert not set(train) & set(test)
+    assert set(y) == set(range(len(LABELS)))
+
+
+def test_held_out_accuracy_fp32_and_int8(intent_workload):
+    fp32 = intent.evaluate(intent.IntentClassifier("fp32"))
+    int8 = intent.evaluate(intent.IntentClassifier("int8"))
+    assert fp32["accuracy"] >= 0.80 and int8["accuracy"] >= fp32["accuracy"] - 0.03
+    assert fp32["out_of_scope_recall"] >= 0.8
+    assert fp32["accuracy_of_device_answers"] >= 0.93  # what the device keeps, it gets right
+
+
+@pytest.mark.parametrize(
+    "text,route",
+    [("order a cappuccino for pickup", "device"), ("what building is that", "glasses+cloud"),
+     ("explain the theory of relativity", "cloud")],
+)  # fmt: skip
+def test_router_decisions(intent_workload, text, route):
+    res = intent.IntentClassifier("int8").classify(text)
+    assert res.route == route, res
+
+
+def test_route_rules():
+    assert intent.route("play_music", 0.9) == "device"
+    assert intent.route("play_music", 0.2) == "cloud"
+    assert intent.route("out_of_scope", 0.99) == "cloud"
+    assert intent.route("visual_question", 0.9) == "glasses+cloud"
+
+
+def test_bad_text_input():
+    tok = TextTokenizer()
+    with pytest.raises(ValueError, match="empty"):
+        tok.encode(["   "])
+    with pytest.raises(ValueError, match="not valid UTF-8 \\(byte 0xff at offset 2\\)"):
+        tok.encode([b"hi\xff"])
+    long = tok.encode(["play " * 500])
+    assert long.input_ids.shape[1] == 128 and long.truncated == [True]
+    with pytest.raises(ValueError, match="max_tokens=4"):
+        TextTokenizer(max_tokens=4)
+
+
+def test_classifier_handles_long_and_bytes(intent_workload):
+    clf = intent.IntentClassifier("int8")
+    res = clf.classify(("please play some music by the Beatles " * 60).encode())
+    assert res.truncated and res.intent == "play_music"
+
+
+def test_cloud_phone_intent_pipeline(intent_workload):
+    repo = Repository(DEFAULT_REPOSITORY, only=["phone-intent"])
+    texts, y = utterances("test")
+    with ServerThread(repo) as srv:
+        client = OipClient(srv.url, timeout_s=60)
+        preds = []
+        for i in range(0, len(texts), 32):
+            batch = np.array([t.encode() for t in texts[i : i + 32]], dtype=object)
+            out = client.infer("phone-intent", {"text": batch})
+            assert out["confidence"].shape == (len(batch),)
+            preds += [LABELS.index(s.decode()) for s in out["intent"]]
+        with pytest.raises(OipClientError, match="'text'\\[0\\]: utterance is empty") as info:
+            client.infer("phone-intent", {"text": np.array([b"  "], dtype=object)})
+        assert info.value.status == 400
+    cloud_acc = float((np.array(preds) == y).mean())
+    device_acc = intent.evaluate(intent.IntentClassifier("int8"))["accuracy"]
+    assert cloud_acc >= 0.85 and cloud_acc >= device_acc, (cloud_acc, device_acc)
