@@ -1,8 +1,9 @@
 """``edgesplit demo``: the device answering a stream of requests from its sensors.
 
 Glasses: rendered camera frames -> PP-OCRv4 INT8. Earbuds: a synthesised audio stream -> Silero VAD
-(always on) -> DS-CNN KWS INT8 on each detected utterance. Every input is generated from the seed,
-so the demo needs no camera, microphone, network or server.
+(always on) -> DS-CNN KWS INT8 on each detected utterance. Phone: typed requests -> MiniLM INT8 +
+intent head -> where the request should be served. Every input is generated from the seed, so the
+demo needs no camera, microphone, network or server.
 """
 
 from __future__ import annotations
@@ -111,6 +112,23 @@ def glasses_events(n: int, seed: int, threads: int) -> Iterator[DemoEvent]:
         )
 
 
+def phone_events(n: int, seed: int, threads: int) -> Iterator[DemoEvent]:
+    """Typed/spoken requests (held-out templates): intent on the device, and where to serve it."""
+    from device.text.intents import LABELS, utterances
+    from device.workloads import intent
+
+    clf = intent.IntentClassifier("int8", threads)
+    texts, labels = utterances("test", per_template=1, seed=seed)
+    order = np.random.default_rng(seed).permutation(len(texts))[:n]
+    for i, j in enumerate(order):
+        t0 = time.perf_counter()
+        res = clf.classify(texts[j])
+        latency = (time.perf_counter() - t0) * 1e3
+        yield DemoEvent("phone", "phone-intent", i, f"{texts[j]} [{LABELS[labels[j]]}]",
+                        f"{res.intent} -> {res.route}", res.confidence, latency,
+                        res.intent == LABELS[labels[j]], ran_on="device")  # fmt: skip
+
+
 def _events_table(events: list[DemoEvent]) -> Table:
     table = Table(title="edgesplit demo: requests answered on the device", expand=False)
     for col in ("device", "#", "ran on", "truth", "answer", "conf", "ms", "ok"):
@@ -152,23 +170,28 @@ def demo_command(
     utterances: Annotated[
         int, typer.Option(min=1, help="spoken commands in the earbud stream")
     ] = 8,
+    requests: Annotated[int, typer.Option(min=1, help="phone assistant requests")] = 6,
     seed: Annotated[int, typer.Option(help="seed for every generated input")] = 7,
     threads: Annotated[int, typer.Option(min=1, help="ORT intra-op threads")] = 1,
     headless: Annotated[bool, typer.Option(help="no live view (scripts, CI)")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="write events + summary")] = None,
 ) -> None:
-    """Run the device on bundled sensor streams: glasses OCR and earbud keyword spotting."""
+    """Run the device on bundled streams: glasses OCR, earbud keywords, phone intents."""
     from device import workloads
     from device.errors import EdgesplitError
 
     try:
-        for name in ("glasses-ocr", "earbuds-kws"):
+        for name in ("glasses-ocr", "earbuds-kws", "phone-intent"):
             wl = workloads.get(name)
             if not wl.int8_ready():
                 with err_console.status(f"first run: quantising {name} to INT8..."):
                     wl.build_int8()
         events: list[DemoEvent] = []
-        streams = [glasses_events(frames, seed, threads), earbuds_events(utterances, seed, threads)]
+        streams = [
+            glasses_events(frames, seed, threads),
+            earbuds_events(utterances, seed, threads),
+            phone_events(requests, seed, threads),
+        ]
         if headless:
             for stream in streams:
                 events.extend(stream)

@@ -66,12 +66,15 @@ def test_run_on_files(tmp_path, kws_workload):
     assert not_image.returncode == 2 and "not an image" in not_image.stderr
 
 
-def test_demo_headless(tmp_path: Path, kws_workload, ocr_workload):
+def test_demo_headless(tmp_path: Path, kws_workload, ocr_workload, intent_workload):
     out = tmp_path / "demo.json"
-    res = run("demo", "--headless", "--frames", "2", "--utterances", "3", "--json", str(out))
+    res = run("demo", "--headless", "--frames", "2", "--utterances", "3", "--requests", "3",
+              "--json", str(out))  # fmt: skip
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
     devices = {e["device"] for e in doc["events"]}
-    assert devices == {"glasses", "earbuds"}
+    assert devices == {"glasses", "earbuds", "phone"}
+    phone = [e for e in doc["events"] if e["device"] == "phone"]
+    assert len(phone) == 3 and all("->" in e["answer"] for e in phone)
     assert sum(e["device"] == "earbuds" for e in doc["events"]) >= 3
     assert all(e["latency_ms"] > 0 for e in doc["events"])
