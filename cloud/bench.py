@@ -118,7 +118,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class ServerProcess:
+class _Subprocess:
+    """A server process with a temporary directory; SIGTERM (then kill) and clean up on close."""
+
+    proc: subprocess.Popen
+    tmp: tempfile.TemporaryDirectory
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.tmp.cleanup()
+
+
+class ServerProcess(_Subprocess):
     """``edgesplit cloud serve`` on a one-model repository with config overrides."""
 
     def __init__(self, model: str, overrides: dict) -> None:
@@ -140,16 +155,8 @@ class ServerProcess:
         )  # fmt: skip
         _wait_ready(self.port, "/v2/health/ready", self.proc, f"benchmark server for {model}")
 
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.tmp.cleanup()
 
-
-class MLServerProcess:
+class MLServerProcess(_Subprocess):
     """MLServer (the peer) serving the same ONNX file with cloud/peer/mlserver_runtime.py."""
 
     def __init__(self, venv: Path, model: str, model_path: Path, threads: int) -> None:
@@ -173,14 +180,6 @@ class MLServerProcess:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _wait_ready(self.port, f"/v2/models/{model}/ready", self.proc, "MLServer")
-
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.tmp.cleanup()
 
 
 def _wait_ready(port: int, path: str, proc: subprocess.Popen, what: str) -> None:

