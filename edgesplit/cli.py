@@ -8,6 +8,7 @@ from edgesplit import __version__
 from edgesplit.cloud_cli import cloud_app
 from edgesplit.demo import demo_command
 from edgesplit.device_cli import device_app
+from edgesplit.sim_cli import sim_app
 
 app = typer.Typer(
     help="edgesplit: split AI work between a wearable, its phone and the cloud, and measure it.",
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(device_app, name="device")
 app.add_typer(cloud_app, name="cloud")
+app.add_typer(sim_app, name="sim")
 app.command("demo")(demo_command)
 
 

@@ -23,9 +23,9 @@ PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "edgesplit needs Python >= 3.11"'
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 
-# Extras: device (what a Pi needs) + cloud (the service) + dev (tests, lint).
+# Extras: device (what a Pi needs) + cloud (the service) + sim + dev (tests, lint).
 # EDGESPLIT_EXTRAS overrides (a Pi: EDGESPLIT_EXTRAS=device).
-EXTRAS=${EDGESPLIT_EXTRAS:-device,cloud,dev}
+EXTRAS=${EDGESPLIT_EXTRAS:-device,cloud,sim,dev}
 stamp=.venv/.edgesplit-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

@@ -1,0 +1,138 @@
+"""The simulator against queueing theory, its invariants, energy model, scenarios and CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.links import TECHNOLOGIES, radio_energy_j
+from sim.model import simulate
+from sim.report import summarise
+from sim.scenario import ScenarioError, load_scenario, parse_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "sim" / "scenarios"
+
+
+def scenario(**workload) -> dict:
+    wl = {"name": "w", "rate_per_s": 50.0, "deadline_ms": 100, "request_bytes": 1000,
+          "device_model_ms": 10.0, "cloud_model_ms": 5.0, "device_accuracy": 0.9,
+          "cloud_accuracy": 0.95} | workload  # fmt: skip
+    return {"name": "t", "seed": 7, "requests": 1000, "device": {"name": "d", "cores": 1},
+            "links": [{"technology": "wifi"}], "workload": wl,
+            "policies": [{"kind": "device-only"}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "distribution,expected_ms",
+    [("exponential", 1 / (100 - 50) * 1e3),  # M/M/1: W = 1 / (mu - lambda)
+     ("deterministic", 10 + 0.5 / (2 * 100 * (1 - 0.5)) * 1e3)],  # M/D/1: 1/mu + rho/(2mu(1-rho))
+)  # fmt: skip
+def test_device_queue_matches_queueing_theory(distribution, expected_ms):
+    sc = parse_scenario(scenario(service_distribution=distribution))
+    run = simulate(sc, "device-only", requests=60_000)
+    mean_ms = summarise(run)["latency_ms"]["mean"]
+    assert mean_ms == pytest.approx(expected_ms, rel=0.05)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    rate=st.floats(0.5, 80), cores=st.integers(1, 3), esc=st.floats(0, 1),
+    policy=st.sampled_from(["device-only", "cloud-only", "cascade"]),
+    tech=st.sampled_from(sorted(TECHNOLOGIES)), batch=st.integers(1, 16),
+    dist=st.sampled_from(["deterministic", "exponential"]), seed=st.integers(0, 10_000),
+)  # fmt: skip
+def test_invariants(rate, cores, esc, policy, tech, batch, dist, seed):
+    doc = scenario(rate_per_s=rate, escalation_rate=esc, service_distribution=dist)
+    doc["device"]["cores"] = cores
+    doc["links"] = [{"technology": tech, "outages_s": [[1.0, 2.0]]}]
+    doc["cloud"] = {"max_batch": batch}
+    run = simulate(parse_scenario(doc), policy, seed=seed, requests=300)
+    s = summarise(run)
+    assert s["requests"] == s["completed"] + s["dropped"] == 300
+    for r in run.records:
+        parts = [r.device_wait_s, r.device_compute_s, r.link_up_s, r.cloud_queue_s,
+                 r.cloud_compute_s, r.link_down_s]  # fmt: skip
+        assert all(p >= 0 for p in parts) and r.latency_s >= 0
+        assert r.latency_s == pytest.approx(sum(parts), abs=1e-9)
+        assert r.latency_s >= r.device_compute_s + r.cloud_compute_s - 1e-12
+    energy = s["energy_j"]
+    assert all(v >= 0 for v in energy.values())
+
+
+def test_outage_falls_back_to_the_device():
+    doc = scenario(rate_per_s=10)
+    doc["links"] = [{"technology": "lte", "outages_s": [[0.0, 1e9]]}]
+    run = simulate(parse_scenario(doc), "cloud-only", requests=200)
+    assert {r.route for r in run.records} == {"fallback"}
+    assert all(r.done and r.bytes_up == 0 for r in run.records)
+
+
+def test_radio_tail_and_promotion_energy():
+    lte = TECHNOLOGIES["lte"]
+    far = radio_energy_j(lte, [(0, 0.1, 1000, 0), (100, 100.1, 1000, 0)])
+    near = radio_energy_j(lte, [(0, 0.1, 1000, 0), (1, 1.1, 1000, 0)])
+    assert far["promotions"] == 2 and near["promotions"] == 1
+    assert near["tail_j"] == pytest.approx(1.060 * (0.9 + lte.radio.tail_s))
+    assert far["tail_j"] == pytest.approx(2 * 1.060 * lte.radio.tail_s)
+    ble = radio_energy_j(TECHNOLOGIES["ble"], [(0, 0.1, 2500, 0)])
+    assert ble["tail_j"] == 0 and ble["active_j"] == pytest.approx(0.0213 * 0.1)
+
+
+def test_cloud_batching_merges_under_load():
+    doc = scenario(rate_per_s=2000, request_bytes=10)
+    doc["cloud"] = {"replicas": 1, "max_batch": 16, "batch_delay_ms": 5}
+    doc["links"] = [{"technology": "wifi", "up_mbps": 10000, "down_mbps": 10000}]
+    s = summarise(simulate(parse_scenario(doc), "cloud-only", requests=3000))
+    assert s["mean_cloud_batch"] > 4
+
+
+def test_reproducible_from_seed():
+    sc = load_scenario(SCENARIOS / "phone.yaml")
+    a = summarise(simulate(sc, "cascade", requests=500))
+    b = summarise(simulate(sc, "cascade", requests=500))
+    c = summarise(simulate(sc, "cascade", seed=99, requests=500))
+    assert a == b and a != c
+
+
+def test_scenario_errors_name_field_value_and_unit(tmp_path):
+    doc = scenario(rate_per_s=-3)
+    with pytest.raises(ScenarioError, match=r"workload.rate_per_s' = -3.*\(unit: per second\)"):
+        parse_scenario(doc, "x.yaml")
+    doc = scenario()
+    doc["links"] = [{"technology": "lora"}]
+    with pytest.raises(ScenarioError, match="links.0.technology' = 'lora'"):
+        parse_scenario(doc)
+    doc = scenario(deadline_ms="soon")
+    with pytest.raises(ScenarioError, match="deadline_ms' = 'soon'.*milliseconds"):
+        parse_scenario(doc)
+    with pytest.raises(ScenarioError, match="not found"):
+        load_scenario(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [oops\n")
+    with pytest.raises(ScenarioError, match="not valid YAML"):
+        load_scenario(bad)
+
+
+def test_shipped_scenarios_run_from_the_cli(tmp_path):
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        res = subprocess.run(
+            [sys.executable, "-m", "edgesplit.cli", "sim", "run", str(path), "--requests", "300",
+             "--out", str(tmp_path)], capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        name = load_scenario(path).name
+        summary = json.loads((tmp_path / f"{name}-summary.json").read_text())
+        assert [s["policy"] for s in summary] == ["device-only", "cloud-only", "cascade"]
+        assert (tmp_path / f"{name}-cascade.csv").read_text().count("\n") == 301
+        by = {s["policy"]: s for s in summary}
+        assert by["device-only"]["bytes_leaving_device"] == 0
+        assert by["cloud-only"]["expected_accuracy"] >= by["device-only"]["expected_accuracy"]
+    bad = subprocess.run([sys.executable, "-m", "edgesplit.cli", "sim", "run", "nope.yaml"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "scenario file not found" in bad.stderr
