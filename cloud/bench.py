@@ -25,9 +25,8 @@ import numpy as np
 import yaml
 
 from cloud.models import resolve_source
+from cloud.protocol import HEADER_LENGTH
 from cloud.repository import DEFAULT_REPOSITORY
-
-HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
 @dataclass
@@ -112,7 +111,7 @@ def http_call_factory(port: int, path: str, body: bytes, headers: dict[str, str]
     return factory
 
 
-def _free_port() -> int:
+def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -146,7 +145,7 @@ class ServerProcess(_Subprocess):
         for d in src.iterdir():
             if d.is_dir() and d.name.isdigit():
                 (dst / d.name).symlink_to(d, target_is_directory=True)
-        self.port = _free_port()
+        self.port = free_tcp_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgesplit.cli", "cloud", "serve", "--port", str(self.port),
              "--models", self.tmp.name],
@@ -162,9 +161,9 @@ class MLServerProcess(_Subprocess):
     def __init__(self, venv: Path, model: str, model_path: Path, threads: int) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         root = Path(self.tmp.name)
-        self.port = _free_port()
+        self.port = free_tcp_port()
         (root / "settings.json").write_text(json.dumps({
-            "http_port": self.port, "grpc_port": _free_port(), "metrics_port": _free_port(),
+            "http_port": self.port, "grpc_port": free_tcp_port(), "metrics_port": free_tcp_port(),
             "parallel_workers": 0, "debug": False,
         }))  # fmt: skip
         mdir = root / model
@@ -255,37 +254,29 @@ def run_bench(
     raw = raw_factory(model_path, inp.name, x, cfg.get("intra_op_threads", 1))
     for c in concurrency:
         results.append(run_load(raw, c, requests, "raw-ort"))
-    for mode, overrides in (
-        ("server-unbatched", {"dynamic_batching": {"enabled": False}}),
-        ("server-batched", {}),
-    ):
-        log(f"{mode}: starting a server subprocess...")
-        srv = ServerProcess(model, overrides)
-        try:
-            factory = http_call_factory(srv.port, path, body, headers)
-            for c in concurrency:
-                results.append(run_load(factory, c, requests, mode))
-        finally:
-            srv.close()
+    unbatched = {"dynamic_batching": {"enabled": False}}
+    modes = [
+        ("server-unbatched", lambda: ServerProcess(model, unbatched), body, headers),
+        ("server-batched", lambda: ServerProcess(model, {}), body, headers),
+    ]
     if peer_venv is not None:
         # The peer speaks JSON tensors only, so this pair compares JSON against JSON.
         jbody, jheaders = json_request_body(inp.name, x)
         threads = cfg.get("intra_op_threads", 1)
-        for mode, start in (
-            (
-                "server-unbatched-json",
-                lambda: ServerProcess(model, {"dynamic_batching": {"enabled": False}}),
-            ),
-            ("mlserver-json", lambda: MLServerProcess(peer_venv, model, model_path, threads)),
-        ):
-            log(f"{mode}: starting...")
-            srv = start()
-            try:
-                factory = http_call_factory(srv.port, path, jbody, jheaders)
-                for c in concurrency:
-                    results.append(run_load(factory, c, requests, mode))
-            finally:
-                srv.close()
+        modes += [
+            ("server-unbatched-json", lambda: ServerProcess(model, unbatched), jbody, jheaders),
+            ("mlserver-json", lambda: MLServerProcess(peer_venv, model, model_path, threads),
+             jbody, jheaders),
+        ]  # fmt: skip
+    for mode, start, mode_body, mode_headers in modes:
+        log(f"{mode}: starting a server subprocess...")
+        srv = start()
+        try:
+            factory = http_call_factory(srv.port, path, mode_body, mode_headers)
+            for c in concurrency:
+                results.append(run_load(factory, c, requests, mode))
+        finally:
+            srv.close()
     by = {(r.mode, r.concurrency): r for r in results}
     ratios = {}
     for c in concurrency:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,20 @@ from cloud.config import ModelConfig
 from cloud.datatypes import OIP_TO_NUMPY, ORT_TO_OIP, oip_datatype
 from cloud.errors import ModelConfigError, OipError
 from cloud.protocol import TensorMetadata
+from device.errors import ModelFileError
+from device.paths import package_dir
 
 
 def resolve_source(model_dir: Path, ref: str) -> Path:
     """``pkg://package/sub/path`` (inside an installed package) or a path relative to the model."""
     if ref.startswith("pkg://"):
         package, _, rel = ref[len("pkg://") :].partition("/")
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelConfigError(f"{model_dir}: package {package!r} of {ref!r} is not installed")
-        path = Path(next(iter(spec.submodule_search_locations))) / rel
+        try:
+            path = package_dir(package, package) / rel
+        except ModelFileError:
+            raise ModelConfigError(
+                f"{model_dir}: package {package!r} of {ref!r} is not installed"
+            ) from None
     else:
         path = (model_dir / ref).resolve()
     if not path.is_file():

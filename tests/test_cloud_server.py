@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import pytest
 import tritonclient.http as th
 from tritonclient.utils import InferenceServerException
 
+from cloud.bench import free_tcp_port
 from cloud.repository import DEFAULT_REPOSITORY, Repository
 from cloud.serve import ServerThread
 from cloud.server import ServerSettings
@@ -155,10 +155,6 @@ def test_different_shapes_are_not_merged(server):
           for i, w in enumerate([160, 320, 160, 480])]  # fmt: skip
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda x: client.infer("ocr-rec", {"x": x}), xs))
-    direct = ModelRunner(
-        DEFAULT_REPOSITORY.parent.parent / "device" / "models" / "kws_dscnn_fp32.onnx"
-    )
-    del direct
     from device.workloads.ocr import model_paths
 
     rec = ModelRunner(model_paths("fp32")["rec"])
@@ -245,15 +241,9 @@ def _image_body(image: np.ndarray) -> bytes:
     return json.dumps(doc).encode()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
     write_repo(tmp_path, {"glasses-ocr": OCR_PIPELINE})
-    port = free_port()
+    port = free_tcp_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgesplit.cli", "cloud", "serve", "--port", str(port),
          "--models", str(tmp_path)],
