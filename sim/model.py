@@ -14,37 +14,45 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from device.policy import LinkEstimator, decide, should_escalate
+from device.resilience import CircuitBreaker, backoff_ms
 from sim.links import TECHNOLOGIES, radio_energy_j
-from sim.scenario import Scenario
+from sim.scenario import Policy, Scenario
 
 LN10 = math.log(10.0)
 MTU_BYTES = 1400
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     id: int
     policy: str
     arrival_s: float
-    route: str = "device"  # device | cloud | device+cloud | fallback
+    decision: str = "local"  # the policy's first move: local | cloud | split
+    route: str = "device"  # answered by: device | cloud | device+cloud | split | fallback
+    split_index: int = -1
     device_wait_s: float = 0.0
     device_compute_s: float = 0.0
     link_up_s: float = 0.0
     cloud_queue_s: float = 0.0
     cloud_compute_s: float = 0.0
     link_down_s: float = 0.0
+    client_wait_s: float = 0.0  # timeouts and backoff while the cloud was unreachable
     latency_s: float = 0.0
+    first_token_s: float = 0.0  # generative requests: arrival to the first token
     deadline_missed: bool = False
     bytes_up: int = 0
     bytes_down: int = 0
+    cloud_attempts: int = 0
     batch_size: int = 0
     expected_accuracy: float = 0.0
     done: bool = False
 
 
 class LinkSim:
-    def __init__(self, env: simpy.Environment, params: dict, rng: np.random.Generator) -> None:
-        self.env, self.p, self.rng = env, params, rng
+    def __init__(self, env: simpy.Environment, params: dict, rng: np.random.Generator,
+                 track_radio: bool = False) -> None:  # fmt: skip
+        self.env, self.p, self.rng, self.track_radio = env, params, rng, track_radio
         self.up = simpy.Resource(env, capacity=1)
         self.down = simpy.Resource(env, capacity=1)
         self.up_bps = params["up_mbps"] * 1e6
@@ -63,7 +71,8 @@ class LinkSim:
             yield req
             start = self.env.now
             yield self.env.timeout(nbytes * 8 / bps)
-            self.busy.append((start, self.env.now, nbytes if up else 0, 0 if up else nbytes))
+            if self.track_radio:
+                self.busy.append((start, self.env.now, nbytes if up else 0, 0 if up else nbytes))
         packets = max(1, math.ceil(nbytes / MTU_BYTES))
         losses = self.rng.binomial(packets, self.p["loss_rate"]) if self.p["loss_rate"] else 0
         delay = self.p["one_way_delay_ms"] / 1e3 + self.rng.exponential(self.jitter_mean_s)
@@ -79,13 +88,14 @@ class CloudSim:
         c = scenario.cloud
         self.env, self.cfg = env, c
         self.replicas = simpy.Resource(env, capacity=c.replicas)
-        self.queue: list[tuple[float, simpy.Event]] = []
+        self.queue: list[tuple[float, simpy.Event, float]] = []
         self.arrived = env.event()
         env.process(self._dispatch())
 
-    def submit(self) -> simpy.Event:
+    def submit(self, scale: float = 1.0) -> simpy.Event:
+        """Queue one request; ``scale`` is its work relative to the full model's (split tails)."""
         done = self.env.event()
-        self.queue.append((self.env.now, done))
+        self.queue.append((self.env.now, done, scale))
         if not self.arrived.triggered:
             self.arrived.succeed()
         return done
@@ -111,10 +121,11 @@ class CloudSim:
 
     def _serve(self, batch, req):
         start = self.env.now
-        service = (self.cfg.batch_fixed_ms + self.cfg.per_item_ms * len(batch)) / 1e3
+        scale = sum(item[2] for item in batch) / len(batch)
+        service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms * len(batch)) / 1e3
         yield self.env.timeout(service)
         self.replicas.release(req)
-        for enqueued, ev in batch:
+        for enqueued, ev, _ in batch:
             ev.succeed((start - enqueued, service, len(batch)))
 
 
@@ -126,86 +137,153 @@ class RunResult:
     duration_s: float
     device_radio: dict = field(default_factory=dict)
     device_compute_j: float = 0.0
+    breaker_opens: int = 0
 
 
-def simulate(scenario: Scenario, policy: str, seed: int | None = None,
+def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
              requests: int | None = None) -> RunResult:  # fmt: skip
-    """Run one policy; every random draw comes from ``seed`` (default: the scenario's)."""
+    """Run one policy (a Policy or a kind/label in the scenario); every draw comes from ``seed``."""
+    pol = _resolve_policy(scenario, policy)
+    cfg = pol.config()
     rng = np.random.default_rng(scenario.seed if seed is None else seed)
     env = simpy.Environment()
-    wl, dev = scenario.workload, scenario.device
+    wl, dev, cl = scenario.workload, scenario.device, scenario.client
     n = requests or scenario.requests
+    costs = scenario.request_costs()
     cpu = simpy.Resource(env, capacity=dev.cores)
-    links = [LinkSim(env, scenario.link_params(i), rng) for i in range(len(scenario.links))]
+    links = [LinkSim(env, scenario.link_params(i), rng, track_radio=i == 0)
+             for i in range(len(scenario.links))]  # fmt: skip
     cloud = CloudSim(env, scenario)
+    gen = wl.generation
+    streams = None
+    if gen:  # generative requests: continuous-batching decode slots instead of the batcher
+        streams = simpy.Resource(env, gen.streams_per_replica * scenario.cloud.replicas)
+    breaker = CircuitBreaker(cl.breaker_failures, cl.breaker_reset_s)
+    prior = scenario.link_prior()
+    estimator = LinkEstimator(prior.up_mbps, prior.down_mbps, prior.rtt_ms)
+    full_ms = scenario.cloud.batch_fixed_ms + scenario.cloud.per_item_ms
     records: list[Record] = []
+    exponential = wl.service_distribution == "exponential"
 
-    def service(mean_ms: float) -> float:
-        if wl.service_distribution == "exponential":
-            return rng.exponential(mean_ms / 1e3)
-        return mean_ms / 1e3
-
-    def on_device(rec: Record):
+    def on_device(rec: Record, mean_ms: float):
         t0 = env.now
         with cpu.request() as req:
             yield req
             rec.device_wait_s += env.now - t0
-            s = service(wl.device_model_ms)
+            s = rng.exponential(mean_ms / 1e3) if exponential else mean_ms / 1e3
             yield env.timeout(s)
             rec.device_compute_s += s
 
-    def via_cloud(rec: Record):
+    def exchange(rec: Record, up_bytes: int, work_scale: float):
+        """Uplink chain, cloud (batcher or generative streams), downlink chain."""
+        up_s = down_s = 0.0
         for link in links:
-            rec.link_up_s += yield env.process(link.transfer(wl.request_bytes, up=True))
-        wait, svc, size = yield cloud.submit()
-        rec.cloud_queue_s, rec.cloud_compute_s, rec.batch_size = wait, svc, size
+            up_s += yield from link.transfer(up_bytes, up=True)
+        if streams is not None:
+            t0 = env.now
+            with streams.request() as slot:
+                yield slot
+                rec.cloud_queue_s += env.now - t0
+                yield env.timeout(gen.ttft_ms / 1e3)
+                rec.first_token_s = env.now - rec.arrival_s + up_s  # + its trip back, approx.
+                decode = gen.output_tokens / gen.tokens_per_s
+                yield env.timeout(decode)
+                rec.cloud_compute_s += gen.ttft_ms / 1e3 + decode
+        else:
+            wait, svc, size = yield cloud.submit(work_scale)
+            rec.cloud_queue_s += wait
+            rec.cloud_compute_s += svc
+            rec.batch_size = size
         for link in reversed(links):
-            rec.link_down_s += yield env.process(link.transfer(wl.response_bytes, up=False))
-        rec.bytes_up += wl.request_bytes
+            down_s += yield from link.transfer(wl.response_bytes, up=False)
+        rec.link_up_s += up_s
+        rec.link_down_s += down_s
+        rec.bytes_up += up_bytes
         rec.bytes_down += wl.response_bytes
+        estimator.observe(up_bytes, wl.response_bytes, (up_s + down_s) * 1e3)
+
+    def call_cloud(rec: Record, up_bytes: int, work_scale: float = 1.0):
+        """The device's cloud client: timeout, retries with backoff, circuit breaker."""
+        for attempt in range(cl.retries + 1):
+            if not breaker.allow(env.now):
+                return False
+            rec.cloud_attempts += 1
+            if any(link.in_outage(env.now) for link in links):  # nothing comes back: time out
+                t0 = env.now
+                yield env.timeout(cl.timeout_ms / 1e3)
+                breaker.record_failure(env.now)
+                if attempt < cl.retries:
+                    yield env.timeout(backoff_ms(attempt + 1, cl.backoff_ms, rng.random()) / 1e3)
+                rec.client_wait_s += env.now - t0
+                continue
+            yield from exchange(rec, up_bytes, work_scale)
+            breaker.record_success()
+            return True
+        return False
+
+    def estimate():
+        return estimator.estimate(online=not breaker.is_open(env.now))
 
     def request(rec: Record):
-        offline = any(link.in_outage(env.now) for link in links)
-        if policy == "device-only":
-            yield from on_device(rec)
-            rec.route, rec.expected_accuracy = "device", wl.device_accuracy
-        elif policy == "cloud-only":
-            if offline:  # the device answers anyway: degraded, never silent
-                yield from on_device(rec)
-                rec.route, rec.expected_accuracy = "fallback", wl.device_accuracy
-            else:
-                yield from via_cloud(rec)
+        d = decide(cfg, costs, estimate())
+        rec.decision = d.action
+        if d.action == "cloud":
+            if (yield from call_cloud(rec, d.upload_bytes)):
                 rec.route, rec.expected_accuracy = "cloud", wl.cloud_accuracy
-        else:  # cascade: answer on the device, escalate the unsure fraction
-            yield from on_device(rec)
-            if rng.random() < wl.escalation_rate:
-                if any(link.in_outage(env.now) for link in links):
-                    rec.route, rec.expected_accuracy = "fallback", wl.device_accuracy
-                else:
-                    yield from via_cloud(rec)
-                    rec.route, rec.expected_accuracy = "device+cloud", wl.cloud_accuracy
+            else:  # the device answers anyway: degraded, never silent
+                yield from on_device(rec, costs.device_ms)
+                rec.route, rec.expected_accuracy = "fallback", wl.device_accuracy
+        elif d.action == "split":
+            sp = d.split
+            rec.split_index = sp.index
+            yield from on_device(rec, sp.head_ms)
+            tail_scale = sp.tail_ms / costs.cloud_speedup / full_ms if full_ms > 0 else 0.0
+            if (yield from call_cloud(rec, d.upload_bytes, tail_scale)):
+                rec.route, rec.expected_accuracy = "split", wl.device_accuracy
             else:
-                rec.route, rec.expected_accuracy = "device", wl.device_accuracy
+                yield from on_device(rec, sp.tail_ms)
+                rec.route, rec.expected_accuracy = "fallback", wl.device_accuracy
+        else:
+            yield from on_device(rec, costs.device_ms)
+            rec.route = "fallback" if d.degraded else "device"
+            rec.expected_accuracy = wl.device_accuracy
+            unsure = rng.random() < wl.escalation_rate
+            u = rng.random()
+            confidence = cfg.threshold * u if unsure else cfg.threshold + (1 - cfg.threshold) * u
+            esc = should_escalate(cfg, confidence, estimate())
+            if esc is not None:
+                if esc.action == "cloud" and (yield from call_cloud(rec, costs.request_bytes)):
+                    rec.route, rec.expected_accuracy = "device+cloud", wl.cloud_accuracy
+                else:
+                    rec.route = "fallback"
         rec.latency_s = env.now - rec.arrival_s
         rec.deadline_missed = rec.latency_s * 1e3 > wl.deadline_ms
         rec.done = True
 
     def arrivals():
         i = 0
+        burst = wl.burst_size if wl.arrival == "bursty" else 1
+        mean_gap = burst / wl.rate_per_s
         while i < n:
-            burst = wl.burst_size if wl.arrival == "bursty" else 1
-            yield env.timeout(rng.exponential(burst / wl.rate_per_s))
+            yield env.timeout(rng.exponential(mean_gap))
             for _ in range(min(burst, n - i)):
-                rec = Record(i, policy, env.now)
+                rec = Record(i, pol.name, env.now)
                 records.append(rec)
                 env.process(request(rec))
                 i += 1
 
     env.process(arrivals())
     env.run()
-    first = links[0]
     radio = TECHNOLOGIES[scenario.links[0].technology]
     compute_j = dev.compute_power_w * sum(r.device_compute_s for r in records)
-    return RunResult(
-        scenario, policy, records, env.now, radio_energy_j(radio, first.busy), compute_j
-    )
+    return RunResult(scenario, pol.name, records, env.now,
+                     radio_energy_j(radio, links[0].busy), compute_j, breaker.opens)  # fmt: skip
+
+
+def _resolve_policy(scenario: Scenario, policy: str | Policy) -> Policy:
+    if isinstance(policy, Policy):
+        return policy
+    for p in scenario.policies:
+        if policy in (p.label, p.kind):
+            return p
+    return Policy(kind=policy)  # a kind not listed in the scenario, with default settings

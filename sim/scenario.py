@@ -6,6 +6,7 @@ field, the value and the unit expected.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from device.policy import LinkEstimate, PolicyConfig, PolicyKind, RequestCosts, SplitOption
 from sim.links import TECHNOLOGIES
 
 
@@ -72,6 +74,26 @@ class Cloud(_Strict):
     cost_per_request_usd: float = Field(0.00001, ge=0)
 
 
+class SplitPointSpec(_Strict):
+    """A cut of the device's model, as in a device profile's ``split_points``."""
+
+    index: int = Field(ge=0)
+    head_ms: float = Field(ge=0)  # layers 0..k on the device
+    tail_ms: float = Field(ge=0)  # layers k..end, measured on the device
+    tensor_bytes: int = Field(ge=0)
+
+
+class Generation(_Strict):
+    """A generative cloud request: time to first token, then decoding at a steady rate."""
+
+    # Defaults: an 8B model on one H100 serving a few streams: TTFT ~ 0.2 s, ~50 tokens/s per
+    # stream (assumption in the range vLLM/TGI publish; set your measured figures).
+    ttft_ms: float = Field(200.0, gt=0)
+    output_tokens: int = Field(64, ge=1)
+    tokens_per_s: float = Field(50.0, gt=0)
+    streams_per_replica: int = Field(8, ge=1, le=4096)  # continuous batching slots
+
+
 class Workload(_Strict):
     name: str
     arrival: Literal["poisson", "bursty"] = "poisson"
@@ -80,9 +102,17 @@ class Workload(_Strict):
     deadline_ms: float = Field(gt=0)
     request_bytes: int = Field(ge=0)
     response_bytes: int = Field(64, ge=0)
-    # Device and cloud model latency: from `edgesplit device bench` profiles (medians) or set.
-    device_model_ms: float = Field(ge=0)
-    cloud_model_ms: float = Field(ge=0)
+    # Device model latency: a `edgesplit device bench` profile's median, or set here. The cloud's
+    # time comes from the cloud section (batch_fixed_ms + per_item_ms for one request).
+    device_model_ms: float | None = Field(None, ge=0)
+    # A device profile JSON (path relative to this file): fills device_model_ms and split_points.
+    device_profile: str | None = None
+    profile_variant: Literal["fp32", "int8"] = "int8"
+    split_points: list[SplitPointSpec] = []
+    # The cloud runs a split tail this many times faster than the device measured it
+    # (Neurosurgeon's GPU server vs mobile CPU; 1 = same speed, the conservative default).
+    cloud_speedup: float = Field(1.0, gt=0, le=1e4)
+    generation: Generation | None = None
     service_distribution: Literal["deterministic", "exponential"] = "deterministic"
     device_accuracy: float = Field(ge=0, le=1)
     cloud_accuracy: float = Field(ge=0, le=1)
@@ -92,7 +122,33 @@ class Workload(_Strict):
 
 
 class Policy(_Strict):
-    kind: Literal["device-only", "cloud-only", "cascade"]
+    """A routing policy (device/policy.py, the same code the device router runs)."""
+
+    kind: PolicyKind
+    label: str | None = None  # the name in tables and plots; default: the kind
+    threshold: float = Field(0.5, ge=0, le=1)
+    split_index: int | None = Field(None, ge=0)
+    compression: float = Field(1.0, ge=1, le=1e4)  # e.g. 4 for float32 -> int8 activations
+    deadline_margin: float = Field(0.8, gt=0, le=1)
+    privacy: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.label or self.kind
+
+    def config(self) -> PolicyConfig:
+        return PolicyConfig(self.kind, self.threshold, self.split_index, self.compression,
+                            self.deadline_margin, self.privacy)  # fmt: skip
+
+
+class Client(_Strict):
+    """The device's cloud client (device/cloud_client.py): timeouts, retries, circuit breaker."""
+
+    timeout_ms: float = Field(1000.0, gt=0)
+    retries: int = Field(1, ge=0, le=10)
+    backoff_ms: float = Field(50.0, ge=0)  # first retry waits this, doubling each time
+    breaker_failures: int = Field(3, ge=1)  # consecutive failures that open the circuit
+    breaker_reset_s: float = Field(5.0, gt=0)  # then one probe after this long
 
 
 class Scenario(_Strict):
@@ -103,6 +159,7 @@ class Scenario(_Strict):
     links: list[Link] = Field(min_length=1)  # device -> ... -> cloud, in order
     cloud: Cloud = Cloud()
     workload: Workload
+    client: Client = Client()
     policies: list[Policy] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -112,7 +169,45 @@ class Scenario(_Strict):
                 if start < 0 or length <= 0:
                     raise ValueError(f"links.{i}.outages_s: ({start}, {length}) needs start >= 0 s "
                                      "and length > 0 s")  # fmt: skip
+        wl = self.workload
+        if wl.device_model_ms is None:
+            raise ValueError("workload.device_model_ms: missing; set it (ms) or give a "
+                             "device_profile")  # fmt: skip
+        known = {p.index for p in wl.split_points}
+        for i, pol in enumerate(self.policies):
+            if pol.kind == "split" and not wl.split_points:
+                raise ValueError(f"policies.{i}: a split policy needs workload.split_points or "
+                                 "a device_profile with split points")  # fmt: skip
+            if pol.split_index is not None and pol.split_index not in known:
+                raise ValueError(f"policies.{i}.split_index = {pol.split_index}: not one of the "
+                                 f"split points {sorted(known)}")  # fmt: skip
         return self
+
+    def cloud_ms(self) -> float:
+        """One request's cloud service time, unbatched (ms)."""
+        gen = self.workload.generation
+        if gen:
+            return gen.ttft_ms + gen.output_tokens / gen.tokens_per_s * 1e3
+        return self.cloud.batch_fixed_ms + self.cloud.per_item_ms
+
+    def request_costs(self) -> RequestCosts:
+        wl = self.workload
+        return RequestCosts(
+            deadline_ms=wl.deadline_ms, request_bytes=wl.request_bytes,
+            response_bytes=wl.response_bytes, device_ms=float(wl.device_model_ms or 0.0),
+            cloud_ms=self.cloud_ms(), cloud_speedup=wl.cloud_speedup,
+            splits=tuple(SplitOption(p.index, p.head_ms, p.tail_ms, p.tensor_bytes)
+                         for p in wl.split_points),
+        )  # fmt: skip
+
+    def link_prior(self) -> LinkEstimate:
+        """The chain's nominal bottleneck rates and round trip: the device's starting estimate."""
+        params = [self.link_params(i) for i in range(len(self.links))]
+        return LinkEstimate(
+            up_mbps=min(p["up_mbps"] for p in params),
+            down_mbps=min(p["down_mbps"] for p in params),
+            rtt_ms=2 * sum(p["one_way_delay_ms"] for p in params),
+        )
 
     def link_params(self, i: int) -> dict:
         """The link's effective parameters: the file's values, else the technology's defaults."""
@@ -152,11 +247,51 @@ def parse_scenario(doc: object, origin: str = "<scenario>") -> Scenario:
         raise ScenarioError(_explain(origin, exc)) from None
 
 
-def load_scenario(path: Path) -> Scenario:
+def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
+    """Fill the workload's device latency and split points from a device profile JSON."""
+    from device.profile import PROFILE_SCHEMA
+
+    wl = doc.get("workload")
+    if not isinstance(wl, dict):
+        return doc
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        prof = json.loads(profile_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(f"{origin}: field 'workload.device_profile' = {str(profile_path)!r}: "
+                            f"cannot read it ({exc})") from None  # fmt: skip
+    if prof.get("schema") != PROFILE_SCHEMA:
+        raise ScenarioError(
+            f"{origin}: field 'workload.device_profile': {profile_path} is not "
+            f"a {PROFILE_SCHEMA} file (`edgesplit device bench` writes one)"
+        )
+    name, variant = wl.get("name"), wl.get("profile_variant", "int8")
+    models = {(m["workload"], m["variant"]): m for m in prof.get("models", [])}
+    entry = models.get((name, variant))
+    if entry is None:
+        have = ", ".join(f"{w}/{v}" for w, v in models) or "none"
+        raise ScenarioError(f"{origin}: field 'workload.name' = {name!r}: no {variant} entry in "
+                            f"{profile_path} (has: {have})")  # fmt: skip
+    wl = dict(wl)
+    wl.setdefault("device_model_ms", entry["median_ms"])
+    # INT8 QOperator graphs cannot be cut (contrib ops); the FP32 cut table is the one to use.
+    splits = entry.get("split_points") or models.get((name, "fp32"), {}).get("split_points", [])
+    if "split_points" not in wl and splits:
+        wl["split_points"] = [{"index": p["index"], "head_ms": p["head_median_ms"],
+                               "tail_ms": p["tail_median_ms"], "tensor_bytes": p["tensor_bytes"]}
+                              for p in splits]  # fmt: skip
+    return doc | {"workload": wl}
+
+
+def load_scenario(path: Path) -> Scenario:
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ScenarioError(f"scenario file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    if isinstance(doc, dict) and isinstance(doc.get("workload"), dict):
+        profile = doc["workload"].get("device_profile")
+        if profile:
+            doc = apply_device_profile(doc, path.parent / str(profile), str(path))
     return parse_scenario(doc, str(path))

@@ -11,17 +11,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from device.policy import POLICY_KINDS
 from sim.links import TECHNOLOGIES, radio_energy_j
 from sim.model import simulate
 from sim.report import summarise
 from sim.scenario import ScenarioError, load_scenario, parse_scenario
 
+# A Neurosurgeon-shaped cut table: activations shrink with depth while the head grows.
+SPLITS = [{"index": i, "head_ms": h, "tail_ms": 10.0 - h, "tensor_bytes": b}
+          for i, h, b in ((0, 0.0, 40_000), (3, 2.0, 64_000), (6, 5.0, 8_000), (9, 8.0, 1_000),
+                          (12, 10.0, 48))]  # fmt: skip
 SCENARIOS = Path(__file__).resolve().parents[1] / "sim" / "scenarios"
 
 
 def scenario(**workload) -> dict:
     wl = {"name": "w", "rate_per_s": 50.0, "deadline_ms": 100, "request_bytes": 1000,
-          "device_model_ms": 10.0, "cloud_model_ms": 5.0, "device_accuracy": 0.9,
+          "device_model_ms": 10.0, "device_accuracy": 0.9,
           "cloud_accuracy": 0.95} | workload  # fmt: skip
     return {"name": "t", "seed": 7, "requests": 1000, "device": {"name": "d", "cores": 1},
             "links": [{"technology": "wifi"}], "workload": wl,
@@ -43,12 +48,13 @@ def test_device_queue_matches_queueing_theory(distribution, expected_ms):
 @settings(max_examples=15, deadline=None)
 @given(
     rate=st.floats(0.5, 80), cores=st.integers(1, 3), esc=st.floats(0, 1),
-    policy=st.sampled_from(["device-only", "cloud-only", "cascade"]),
+    policy=st.sampled_from(POLICY_KINDS),
     tech=st.sampled_from(sorted(TECHNOLOGIES)), batch=st.integers(1, 16),
     dist=st.sampled_from(["deterministic", "exponential"]), seed=st.integers(0, 10_000),
 )  # fmt: skip
 def test_invariants(rate, cores, esc, policy, tech, batch, dist, seed):
-    doc = scenario(rate_per_s=rate, escalation_rate=esc, service_distribution=dist)
+    doc = scenario(rate_per_s=rate, escalation_rate=esc, service_distribution=dist,
+                   split_points=SPLITS)  # fmt: skip
     doc["device"]["cores"] = cores
     doc["links"] = [{"technology": tech, "outages_s": [[1.0, 2.0]]}]
     doc["cloud"] = {"max_batch": batch}
@@ -57,7 +63,7 @@ def test_invariants(rate, cores, esc, policy, tech, batch, dist, seed):
     assert s["requests"] == s["completed"] + s["dropped"] == 300
     for r in run.records:
         parts = [r.device_wait_s, r.device_compute_s, r.link_up_s, r.cloud_queue_s,
-                 r.cloud_compute_s, r.link_down_s]  # fmt: skip
+                 r.cloud_compute_s, r.link_down_s, r.client_wait_s]  # fmt: skip
         assert all(p >= 0 for p in parts) and r.latency_s >= 0
         assert r.latency_s == pytest.approx(sum(parts), abs=1e-9)
         assert r.latency_s >= r.device_compute_s + r.cloud_compute_s - 1e-12
