@@ -1,7 +1,9 @@
-"""``edgesplit sim ...``: run scenarios of the end-cloud split."""
+"""``edgesplit sim ...``: run, sweep and benchmark scenarios of the end-cloud split."""
 
 from __future__ import annotations
 
+import csv
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -11,42 +13,198 @@ from edgesplit.output import console, err_console, fail, write_json
 
 sim_app = typer.Typer(help="Simulator: SimPy model of the end-cloud split.", no_args_is_help=True)
 
+ScenarioArg = Annotated[Path, typer.Argument(help="scenario YAML (see sim/scenarios/)")]
+RequestsOpt = Annotated[int | None, typer.Option(min=1, help="override the request count")]
+SeedOpt = Annotated[int | None, typer.Option(help="override the scenario's seed")]
 
-@sim_app.command("run")
-def run(
-    scenario: Annotated[Path, typer.Argument(help="scenario YAML (see sim/scenarios/)")],
-    requests: Annotated[int | None, typer.Option(min=1, help="override the request count")] = None,
-    seed: Annotated[int | None, typer.Option(help="override the scenario's seed")] = None,
-    out: Annotated[Path | None, typer.Option(help="directory for CSV + summary JSON")] = None,
-) -> None:
-    """Simulate every policy of the scenario; print a table, write per-request CSV and a summary."""
-    from rich.table import Table
 
-    from sim.model import simulate
-    from sim.report import summarise, write_csv
+def _load(path: Path):
     from sim.scenario import ScenarioError, load_scenario
 
     try:
-        sc = load_scenario(scenario)
+        return load_scenario(path)
     except ScenarioError as exc:
         fail(str(exc))
+
+
+@sim_app.command("run")
+def run(
+    scenario: ScenarioArg,
+    requests: RequestsOpt = None,
+    seed: SeedOpt = None,
+    out: Annotated[Path | None, typer.Option(help="directory for CSV, summary JSON, PNGs")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the summaries as JSON")] = False,
+) -> None:
+    """Simulate every policy: a table; with --out, per-request CSV, summary JSON and PNG plots."""
+    from rich.table import Table
+
+    from sim import plots
+    from sim.model import simulate
+    from sim.report import summarise, write_csv
+    from sim.splits import split_sweep
+
+    sc = _load(scenario)
     table = Table(title=f"{sc.name}: {requests or sc.requests} requests per policy")
     for col in ("policy", "p50 ms", "p95 ms", "p99 ms", "miss %", "J/request", "battery h",
-                "bytes out", "cloud $", "accuracy"):  # fmt: skip
+                "bytes out", "cloud $", "accuracy", "fallbacks"):  # fmt: skip
         table.add_column(col, justify="right")
-    summaries = []
+    summaries, runs = [], []
     for pol in sc.policies:
-        with err_console.status(f"simulating {pol.kind}..."):
-            result = simulate(sc, pol.kind, seed, requests)
+        with err_console.status(f"simulating {pol.name}..."):
+            result = simulate(sc, pol, seed, requests)
         s = summarise(result)
         summaries.append(s)
+        runs.append(result)
         lat = s["latency_ms"]
-        table.add_row(pol.kind, f"{lat['p50']:.1f}", f"{lat['p95']:.1f}", f"{lat['p99']:.1f}",
+        table.add_row(pol.name, f"{lat['p50']:.1f}", f"{lat['p95']:.1f}", f"{lat['p99']:.1f}",
                       f"{100 * s['deadline_miss_rate']:.1f}", f"{s['energy_j']['per_request']:.4f}",
                       f"{s['battery_hours']:.1f}", str(s["bytes_leaving_device"]),
-                      f"{s['cloud_cost_usd']:.4f}", f"{s['expected_accuracy']:.3f}")  # fmt: skip
+                      f"{s['cloud_cost_usd']:.4f}", f"{s['expected_accuracy']:.3f}",
+                      str(s["routes"]["fallback"]))  # fmt: skip
         if out:
-            write_csv(result.records, out / f"{sc.name}-{pol.kind}.csv")
-    console.print(table)
+            write_csv(result.records, out / f"{sc.name}-{pol.name}.csv")
+    if json_out:
+        console.print_json(data=summaries)
+    else:
+        console.print(table)
     if out:
         write_json(out / f"{sc.name}-summary.json", summaries)
+        deadline = sc.workload.deadline_ms
+        pngs = [plots.latency_cdf(runs, out / f"{sc.name}-latency-cdf.png", deadline),
+                plots.pareto(summaries, out / f"{sc.name}-pareto.png")]  # fmt: skip
+        if sc.workload.split_points:
+            with err_console.status("split-point sweep..."):
+                rows = split_sweep(sc, requests=min(requests or sc.requests, 500), seed=seed)
+            title = f"{sc.name}: latency and energy per split point"
+            pngs.append(plots.split_sweep(rows, out / f"{sc.name}-split-sweep.png", title))
+            write_json(out / f"{sc.name}-split-sweep.json", [asdict(r) for r in rows])
+        for p in pngs:
+            err_console.print(f"wrote {p}")
+
+
+@sim_app.command("splits")
+def splits(
+    scenario: ScenarioArg,
+    up_mbps: Annotated[
+        list[float] | None, typer.Option(help="uplink caps to compare (Mbit/s); repeatable")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=1, help="requests per split point")] = 300,
+    seed: SeedOpt = None,
+    out: Annotated[Path | None, typer.Option(help="directory for the PNG per uplink")] = None,
+) -> None:
+    """Neurosurgeon's study: latency at every split point, and the best one per uplink rate."""
+    from rich.table import Table
+
+    from sim import plots
+    from sim.splits import best_split_index, split_sweep, with_uplink
+
+    sc = _load(scenario)
+    if not sc.workload.split_points:
+        fail(f"{scenario}: the workload has no split points (give it a device_profile)")
+    table = Table(title=f"{sc.name}: best split per uplink")
+    for col in ("uplink Mbit/s", "best split", "tensor bytes", "mean ms", "device-only ms",
+                "cloud-side ms"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for mbps in up_mbps or [100.0, 10.0, 1.0, 0.1]:
+        rows = split_sweep(with_uplink(sc, mbps), requests, seed)
+        best = best_split_index(rows)
+        row = next(r for r in rows if r.index == best)
+        table.add_row(f"{mbps:g}", str(best), str(row.tensor_bytes), f"{row.latency_ms:.1f}",
+                      f"{rows[-1].latency_ms:.1f}", f"{rows[0].latency_ms:.1f}")  # fmt: skip
+        if out:
+            p = plots.split_sweep(rows, out / f"{sc.name}-split-{mbps:g}mbps.png",
+                                  f"{sc.name}: split points at {mbps:g} Mbit/s uplink")  # fmt: skip
+            err_console.print(f"wrote {p}")
+    console.print(table)
+
+
+@sim_app.command("sweep")
+def sweep_command(
+    scenario: ScenarioArg,
+    param: Annotated[
+        list[str],
+        typer.Option(help="FIELD=V1,V2,... e.g. links.0.up_mbps=1,10,100 (repeatable: a grid)"),
+    ],
+    policy: Annotated[
+        list[str] | None, typer.Option(help="policies (label or kind); default: the scenario's")
+    ] = None,
+    replications: Annotated[int, typer.Option(min=1, help="seeds per grid point")] = 5,
+    requests: RequestsOpt = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address; default: a LocalCluster here")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="LocalCluster workers")] = None,
+    out: Annotated[Path | None, typer.Option(help="directory for sweep CSV + JSON")] = None,
+) -> None:
+    """Grid over any scenario field, with replications and 95% confidence intervals, on Dask."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from sim.scenario import ScenarioError, load_scenario_doc, parse_scenario
+    from sim.sweep import parse_param, sweep
+
+    try:
+        doc = load_scenario_doc(scenario)
+        sc = parse_scenario(doc, str(scenario))
+        params = [parse_param(p) for p in param]
+        policies = policy or [p.name for p in sc.policies]
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("simulating", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            rows = sweep(doc, params, policies, replications, requests, scheduler, workers, tick)
+    except ScenarioError as exc:
+        fail(str(exc))
+    names = [p for p, _ in params]
+    table = Table(title=f"{sc.name}: sweep, {replications} replications, mean ± 95% CI")
+    for col in (*names, "policy", "p50 ms", "p95 ms", "miss %", "mJ/request", "accuracy"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(*(str(r[n]) for n in names), r["policy"],
+                      f"{r['p50_ms']:.1f} ± {r['p50_ms_ci95']:.1f}",
+                      f"{r['p95_ms']:.1f} ± {r['p95_ms_ci95']:.1f}",
+                      f"{100 * r['deadline_miss_rate']:.1f} ± "
+                      f"{100 * r['deadline_miss_rate_ci95']:.1f}",
+                      f"{r['energy_mj_per_request']:.2f} ± {r['energy_mj_per_request_ci95']:.2f}",
+                      f"{r['expected_accuracy']:.3f}")  # fmt: skip
+    console.print(table)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / f"{sc.name}-sweep.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        write_json(out / f"{sc.name}-sweep.json", rows)
+
+
+@sim_app.command("bench")
+def bench_command(
+    scenario: ScenarioArg,
+    policy: Annotated[list[str] | None, typer.Option(help="policies to time (repeatable)")] = None,
+    requests: Annotated[int, typer.Option(min=1000, help="requests per round")] = 200_000,
+    rounds: Annotated[int, typer.Option(min=1, help="interleaved rounds (median)")] = 3,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
+) -> None:
+    """Simulated requests per wall-second, beside a bare SimPy skeleton of the same chain."""
+    from rich.table import Table
+
+    from sim.bench import bench
+
+    sc = _load(scenario)
+    table = Table(title=f"{sc.name}: simulator speed, {requests} requests x {rounds} rounds")
+    for col in ("policy", "edgesplit req/s", "skeleton req/s", "ratio", "s per 1M requests"):
+        table.add_column(col, justify="right")
+    results = []
+    for pol in policy or ["device-only", "cloud-only", "cascade"]:
+        with err_console.status(f"timing {pol}..."):
+            r = bench(sc, pol, requests, rounds)
+        results.append(r)
+        table.add_row(pol, f"{r['edgesplit_requests_per_s']:,.0f}",
+                      f"{r['skeleton_requests_per_s']:,.0f}",
+                      f"{r['ratio_edgesplit_over_skeleton']:.2f}x",
+                      f"{r['seconds_per_million_requests']:.1f}")  # fmt: skip
+    console.print(table)
+    if json_out:
+        write_json(json_out, results)

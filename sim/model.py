@@ -1,15 +1,19 @@
 """The SimPy model: requests flow device -> links -> cloud -> links -> device under a policy.
 
-Processes are small generator functions; resources model contention: the device's cores, each
-link direction (FIFO serialisation: bytes * 8 / rate), and cloud replicas fed by a dynamic
-batcher (a batch of n takes fixed + per_item * n). Propagation delay, jitter and loss
-retransmissions are added after serialisation and do not hold the link.
+Processes are small generator functions. Contention is modelled at FIFO stations: the device's
+cores, each link direction (serialisation: bytes * 8 / rate) and the cloud replicas, fed by a
+dynamic batcher (a batch of n takes fixed + per_item * n). Service times are known on arrival,
+so each station is Lindley's recursion (exact for FIFO, one event per job). Propagation delay,
+jitter and loss retransmissions are added after serialisation and do not hold the link. The
+routing decisions are device/policy.py's, the client's retries and breaker device/resilience.py's.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import simpy
@@ -49,84 +53,152 @@ class Record:
     done: bool = False
 
 
+class Draws:
+    """Scalar random draws served from numpy blocks (a scalar numpy call costs ~1 us each)."""
+
+    def __init__(self, rng: np.random.Generator, block: int = 8192) -> None:
+        self.rng, self.block = rng, block
+        self._exp: list[float] = []
+        self._uni: list[float] = []
+
+    def exponential(self, mean: float) -> float:
+        if not self._exp:
+            self._exp = self.rng.standard_exponential(self.block).tolist()
+        return self._exp.pop() * mean
+
+    def uniform(self) -> float:
+        if not self._uni:
+            self._uni = self.rng.random(self.block).tolist()
+        return self._uni.pop()
+
+
+class FifoStation:
+    """``servers`` identical servers taking jobs first come, first served.
+
+    A job's service time is known when it arrives, so its start is Lindley's recursion: the
+    later of its arrival and the earliest time a server frees up. Exact for FIFO, and one
+    event per job instead of a resource request and a release.
+    """
+
+    def __init__(self, servers: int) -> None:
+        self.free_at = [0.0] * servers  # a heap of the times each server frees up
+
+    def admit(self, now: float, service_s: float) -> float:
+        """Queue a job arriving at ``now``; returns when its service starts."""
+        start = max(now, self.free_at[0])
+        heapq.heapreplace(self.free_at, start + service_s)
+        return start
+
+
 class LinkSim:
-    def __init__(self, env: simpy.Environment, params: dict, rng: np.random.Generator,
-                 track_radio: bool = False) -> None:  # fmt: skip
-        self.env, self.p, self.rng, self.track_radio = env, params, rng, track_radio
-        self.up = simpy.Resource(env, capacity=1)
-        self.down = simpy.Resource(env, capacity=1)
+    def __init__(self, env: simpy.Environment, params: dict, draws: Draws,
+                 rng: np.random.Generator, track_radio: bool = False) -> None:  # fmt: skip
+        self.env, self.p, self.draws, self.rng = env, params, draws, rng
+        self.track_radio = track_radio
+        self.up, self.down = FifoStation(1), FifoStation(1)  # one radio channel each way
         self.up_bps = params["up_mbps"] * 1e6
         self.down_bps = params["down_mbps"] * 1e6
+        self.delay_s = params["one_way_delay_ms"] / 1e3
         self.jitter_mean_s = params["jitter_p90_ms"] / 1e3 / LN10  # exponential with that p90
+        self.loss = params["loss_rate"]
+        self.rto_s = params["retransmit_timeout_ms"] / 1e3
+        self.outages = [(start, start + length) for start, length in params["outages_s"]]
         self.busy: list[tuple[float, float, int, int]] = []  # radio timeline (first hop only)
 
     def in_outage(self, t: float) -> bool:
-        return any(start <= t < start + length for start, length in self.p["outages_s"])
+        return any(start <= t < end for start, end in self.outages)
+
+    def losses(self, nbytes: int) -> int:
+        """Lost packets of a transfer: Binomial(packets, loss_rate), drawn cheaply when zero."""
+        if not self.loss:
+            return 0
+        packets = max(1, math.ceil(nbytes / MTU_BYTES))
+        if self.draws.uniform() < (1 - self.loss) ** packets:
+            return 0
+        while True:  # the binomial conditioned on at least one loss, by rejection (rare path)
+            k = int(self.rng.binomial(packets, self.loss))
+            if k:
+                return k
 
     def transfer(self, nbytes: int, up: bool):
         """Serialise on the link (FIFO), then propagate; returns the time spent (s)."""
-        t0 = self.env.now
-        res, bps = (self.up, self.up_bps) if up else (self.down, self.down_bps)
-        with res.request() as req:
-            yield req
-            start = self.env.now
-            yield self.env.timeout(nbytes * 8 / bps)
-            if self.track_radio:
-                self.busy.append((start, self.env.now, nbytes if up else 0, 0 if up else nbytes))
-        packets = max(1, math.ceil(nbytes / MTU_BYTES))
-        losses = self.rng.binomial(packets, self.p["loss_rate"]) if self.p["loss_rate"] else 0
-        delay = self.p["one_way_delay_ms"] / 1e3 + self.rng.exponential(self.jitter_mean_s)
-        delay += losses * self.p["retransmit_timeout_ms"] / 1e3
-        yield self.env.timeout(delay)
-        return self.env.now - t0
+        now = self.env.now
+        station, bps = (self.up, self.up_bps) if up else (self.down, self.down_bps)
+        ser = nbytes * 8 / bps
+        start = station.admit(now, ser)
+        if self.track_radio:
+            self.busy.append((start, start + ser, nbytes if up else 0, 0 if up else nbytes))
+        delay = self.delay_s + self.draws.exponential(self.jitter_mean_s)
+        delay += self.losses(nbytes) * self.rto_s
+        total = start - now + ser + delay
+        yield self.env.timeout(total)
+        return total
 
 
 class CloudSim:
-    """Dynamic batching in front of ``replicas`` servers."""
+    """Dynamic batching in front of ``replicas`` servers.
+
+    A batch closes when it holds ``max_batch`` requests or its first request has waited
+    ``batch_delay_ms``, and starts when a replica is free (the batch keeps filling meanwhile).
+    A batch of n takes (fixed + per_item * n) * its mean work scale. Without batching
+    (max_batch 1) requests go straight to the replicas' FIFO queue.
+    """
 
     def __init__(self, env: simpy.Environment, scenario: Scenario) -> None:
         c = scenario.cloud
         self.env, self.cfg = env, c
-        self.replicas = simpy.Resource(env, capacity=c.replicas)
+        self.replicas = FifoStation(c.replicas)
         self.queue: list[tuple[float, simpy.Event, float]] = []
         self.arrived = env.event()
-        env.process(self._dispatch())
+        self.batching = c.max_batch > 1
+        if self.batching:
+            env.process(self._dispatch())
 
     def submit(self, scale: float = 1.0) -> simpy.Event:
-        """Queue one request; ``scale`` is its work relative to the full model's (split tails)."""
+        """Queue one request; ``scale`` is its work relative to the full model's (split tails).
+
+        The event's value is (queue wait s, service s, batch size).
+        """
+        now = self.env.now
+        if not self.batching:
+            service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms) / 1e3
+            start = self.replicas.admit(now, service)
+            return self.env.timeout(start - now + service, (start - now, service, 1))
         done = self.env.event()
-        self.queue.append((self.env.now, done, scale))
+        self.queue.append((now, done, scale))
         if not self.arrived.triggered:
             self.arrived.succeed()
         return done
 
     def _dispatch(self):
         delay_s = self.cfg.batch_delay_ms / 1e3
+        env, queue = self.env, self.queue
         while True:
-            while not self.queue:
-                self.arrived = self.env.event()
+            while not queue:
+                self.arrived = env.event()
                 yield self.arrived
-            first = self.queue[0][0]
-            while len(self.queue) < self.cfg.max_batch:
-                remaining = first + delay_s - self.env.now
+            first = queue[0][0]
+            while len(queue) < self.cfg.max_batch:
+                remaining = first + delay_s - env.now
                 if remaining <= 0:
                     break
-                self.arrived = self.env.event()
-                yield self.arrived | self.env.timeout(remaining)
-            req = self.replicas.request()
-            yield req
-            batch = self.queue[: self.cfg.max_batch]
-            del self.queue[: len(batch)]
-            self.env.process(self._serve(batch, req))
+                self.arrived = env.event()
+                yield self.arrived | env.timeout(remaining)
+            free = self.replicas.free_at[0]
+            if free > env.now:  # every replica busy: wait for one, the batch keeps filling
+                yield env.timeout(free - env.now)
+            batch = queue[: self.cfg.max_batch]
+            del queue[: len(batch)]
+            start = env.now
+            scale = sum(item[2] for item in batch) / len(batch)
+            service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms * len(batch)) / 1e3
+            self.replicas.admit(start, service)
+            env.timeout(service).callbacks.append(partial(self._finish, batch, start, service))
 
-    def _serve(self, batch, req):
-        start = self.env.now
-        scale = sum(item[2] for item in batch) / len(batch)
-        service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms * len(batch)) / 1e3
-        yield self.env.timeout(service)
-        self.replicas.release(req)
-        for enqueued, ev, _ in batch:
-            ev.succeed((start - enqueued, service, len(batch)))
+    @staticmethod
+    def _finish(batch: list, start: float, service: float, _event: simpy.Event) -> None:
+        for enqueued, done, _ in batch:
+            done.succeed((start - enqueued, service, len(batch)))
 
 
 @dataclass
@@ -150,14 +222,15 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
     wl, dev, cl = scenario.workload, scenario.device, scenario.client
     n = requests or scenario.requests
     costs = scenario.request_costs()
-    cpu = simpy.Resource(env, capacity=dev.cores)
-    links = [LinkSim(env, scenario.link_params(i), rng, track_radio=i == 0)
+    draws = Draws(rng)
+    cpu = FifoStation(dev.cores)
+    links = [LinkSim(env, scenario.link_params(i), draws, rng, track_radio=i == 0)
              for i in range(len(scenario.links))]  # fmt: skip
     cloud = CloudSim(env, scenario)
     gen = wl.generation
     streams = None
     if gen:  # generative requests: continuous-batching decode slots instead of the batcher
-        streams = simpy.Resource(env, gen.streams_per_replica * scenario.cloud.replicas)
+        streams = FifoStation(gen.streams_per_replica * scenario.cloud.replicas)
     breaker = CircuitBreaker(cl.breaker_failures, cl.breaker_reset_s)
     prior = scenario.link_prior()
     estimator = LinkEstimator(prior.up_mbps, prior.down_mbps, prior.rtt_ms)
@@ -166,13 +239,12 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
     exponential = wl.service_distribution == "exponential"
 
     def on_device(rec: Record, mean_ms: float):
-        t0 = env.now
-        with cpu.request() as req:
-            yield req
-            rec.device_wait_s += env.now - t0
-            s = rng.exponential(mean_ms / 1e3) if exponential else mean_ms / 1e3
-            yield env.timeout(s)
-            rec.device_compute_s += s
+        now = env.now
+        s = draws.exponential(mean_ms / 1e3) if exponential else mean_ms / 1e3
+        start = cpu.admit(now, s)
+        yield env.timeout(start - now + s)
+        rec.device_wait_s += start - now
+        rec.device_compute_s += s
 
     def exchange(rec: Record, up_bytes: int, work_scale: float):
         """Uplink chain, cloud (batcher or generative streams), downlink chain."""
@@ -180,15 +252,16 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
         for link in links:
             up_s += yield from link.transfer(up_bytes, up=True)
         if streams is not None:
-            t0 = env.now
-            with streams.request() as slot:
-                yield slot
-                rec.cloud_queue_s += env.now - t0
-                yield env.timeout(gen.ttft_ms / 1e3)
-                rec.first_token_s = env.now - rec.arrival_s + up_s  # + its trip back, approx.
-                decode = gen.output_tokens / gen.tokens_per_s
-                yield env.timeout(decode)
-                rec.cloud_compute_s += gen.ttft_ms / 1e3 + decode
+            now = env.now
+            decode_s = gen.output_tokens / gen.tokens_per_s
+            service = gen.ttft_ms / 1e3 + decode_s
+            start = streams.admit(now, service)
+            yield env.timeout(start - now + service)
+            rec.cloud_queue_s += start - now
+            rec.cloud_compute_s += service
+            # The first token reaches the device one downlink propagation delay after it is made.
+            back_s = sum(link.delay_s for link in links)
+            rec.first_token_s = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
         else:
             wait, svc, size = yield cloud.submit(work_scale)
             rec.cloud_queue_s += wait
@@ -213,7 +286,7 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
                 yield env.timeout(cl.timeout_ms / 1e3)
                 breaker.record_failure(env.now)
                 if attempt < cl.retries:
-                    yield env.timeout(backoff_ms(attempt + 1, cl.backoff_ms, rng.random()) / 1e3)
+                    yield env.timeout(backoff_ms(attempt + 1, cl.backoff_ms, draws.uniform()) / 1e3)
                 rec.client_wait_s += env.now - t0
                 continue
             yield from exchange(rec, up_bytes, work_scale)
@@ -247,8 +320,8 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
             yield from on_device(rec, costs.device_ms)
             rec.route = "fallback" if d.degraded else "device"
             rec.expected_accuracy = wl.device_accuracy
-            unsure = rng.random() < wl.escalation_rate
-            u = rng.random()
+            unsure = draws.uniform() < wl.escalation_rate
+            u = draws.uniform()
             confidence = cfg.threshold * u if unsure else cfg.threshold + (1 - cfg.threshold) * u
             esc = should_escalate(cfg, confidence, estimate())
             if esc is not None:
@@ -265,7 +338,7 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
         burst = wl.burst_size if wl.arrival == "bursty" else 1
         mean_gap = burst / wl.rate_per_s
         while i < n:
-            yield env.timeout(rng.exponential(mean_gap))
+            yield env.timeout(draws.exponential(mean_gap))
             for _ in range(min(burst, n - i)):
                 rec = Record(i, pol.name, env.now)
                 records.append(rec)

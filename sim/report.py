@@ -10,6 +10,9 @@ import numpy as np
 
 from sim.model import Record, RunResult
 
+ROUTES = ("device", "cloud", "device+cloud", "split", "fallback")
+CLOUD_ROUTES = ("cloud", "device+cloud", "split")
+
 
 def summarise(run: RunResult) -> dict:
     recs = [r for r in run.records if r.done]
@@ -19,7 +22,8 @@ def summarise(run: RunResult) -> dict:
     idle_j = dev.idle_power_w * run.duration_s
     total_j = run.device_compute_j + radio_j + idle_j
     avg_power_w = total_j / run.duration_s if run.duration_s > 0 else 0.0
-    cloud = [r for r in recs if r.route in ("cloud", "device+cloud")]
+    cloud = [r for r in recs if r.route in CLOUD_ROUTES]
+    first_token_ms = np.array([r.first_token_s for r in recs if r.first_token_s > 0]) * 1e3
     return {
         "scenario": sc.name,
         "policy": run.policy,
@@ -30,8 +34,8 @@ def summarise(run: RunResult) -> dict:
         "latency_ms": {q: float(np.percentile(lat_ms, p)) for q, p in
                        (("p50", 50), ("p95", 95), ("p99", 99))} | {"mean": float(lat_ms.mean())},
         "deadline_miss_rate": float(np.mean([r.deadline_missed for r in recs])),
-        "routes": {k: sum(r.route == k for r in recs)
-                   for k in ("device", "cloud", "device+cloud", "fallback")},
+        "routes": {k: sum(r.route == k for r in recs) for k in ROUTES},
+        "breaker_opens": run.breaker_opens,
         "energy_j": {"device_compute": run.device_compute_j, "radio": radio_j, "idle": idle_j,
                      "per_request": total_j / max(1, len(recs))},
         "radio": run.device_radio,
@@ -42,7 +46,9 @@ def summarise(run: RunResult) -> dict:
         "cloud_cost_usd": len(cloud) * sc.cloud.cost_per_request_usd,
         "mean_cloud_batch": float(np.mean([r.batch_size for r in cloud])) if cloud else 0.0,
         "expected_accuracy": float(np.mean([r.expected_accuracy for r in recs])),
-    }  # fmt: skip
+    } | ({"first_token_ms": {"p50": float(np.percentile(first_token_ms, 50)),
+                             "p95": float(np.percentile(first_token_ms, 95))}}
+         if first_token_ms.size else {})  # fmt: skip
 
 
 def write_csv(records: list[Record], path: Path) -> None:

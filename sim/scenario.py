@@ -108,6 +108,9 @@ class Workload(_Strict):
     # A device profile JSON (path relative to this file): fills device_model_ms and split_points.
     device_profile: str | None = None
     profile_variant: Literal["fp32", "int8"] = "int8"
+    # The target device is this many times slower than the machine that measured the profile
+    # (e.g. ~1500 for a Cortex-M4 earbud vs a desktop core, MLPerf Tiny KWS 182 ms vs 0.12 ms).
+    profile_slowdown: float = Field(1.0, gt=0, le=1e6)
     split_points: list[SplitPointSpec] = []
     # The cloud runs a split tail this many times faster than the device measured it
     # (Neurosurgeon's GPU server vs mobile CPU; 1 = same speed, the conservative default).
@@ -272,17 +275,28 @@ def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
         raise ScenarioError(f"{origin}: field 'workload.name' = {name!r}: no {variant} entry in "
                             f"{profile_path} (has: {have})")  # fmt: skip
     wl = dict(wl)
-    wl.setdefault("device_model_ms", entry["median_ms"])
-    # INT8 QOperator graphs cannot be cut (contrib ops); the FP32 cut table is the one to use.
+    slow = wl.get("profile_slowdown", 1.0)
+    if not isinstance(slow, int | float) or slow <= 0:
+        raise ScenarioError(
+            f"{origin}: field 'workload.profile_slowdown' = {slow!r}: expected a factor > 0 "
+            "(unit: times slower than the profiled machine)"
+        )
+    wl.setdefault("device_model_ms", entry["median_ms"] * slow)
+    # A variant without a cut table (cuts at contrib ops fail) borrows the FP32 one.
     splits = entry.get("split_points") or models.get((name, "fp32"), {}).get("split_points", [])
     if "split_points" not in wl and splits:
-        wl["split_points"] = [{"index": p["index"], "head_ms": p["head_median_ms"],
-                               "tail_ms": p["tail_median_ms"], "tensor_bytes": p["tensor_bytes"]}
-                              for p in splits]  # fmt: skip
+        wl["split_points"] = [{"index": p["index"], "head_ms": p["head_median_ms"] * slow,
+                               "tail_ms": p["tail_median_ms"] * slow,
+                               "tensor_bytes": p["tensor_bytes"]} for p in splits]  # fmt: skip
     return doc | {"workload": wl}
 
 
 def load_scenario(path: Path) -> Scenario:
+    return parse_scenario(load_scenario_doc(path), str(path))
+
+
+def load_scenario_doc(path: Path) -> dict:
+    """The scenario file as a mapping, with its device profile (if any) already applied."""
     path = Path(path)
     try:
         doc = yaml.safe_load(path.read_text())
@@ -294,4 +308,6 @@ def load_scenario(path: Path) -> Scenario:
         profile = doc["workload"].get("device_profile")
         if profile:
             doc = apply_device_profile(doc, path.parent / str(profile), str(path))
-    return parse_scenario(doc, str(path))
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}: expected a mapping of fields, got {type(doc).__name__}")
+    return doc

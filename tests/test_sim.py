@@ -8,14 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device.policy import POLICY_KINDS
+from sim.bench import bench, skeleton
 from sim.links import TECHNOLOGIES, radio_energy_j
 from sim.model import simulate
 from sim.report import summarise
 from sim.scenario import ScenarioError, load_scenario, parse_scenario
+from sim.splits import best_split_index, split_sweep, with_uplink
+from sim.sweep import confidence_interval, parse_param, sweep
 
 # A Neurosurgeon-shaped cut table: activations shrink with depth while the head grows.
 SPLITS = [{"index": i, "head_ms": h, "tail_ms": 10.0 - h, "tensor_bytes": b}
@@ -134,11 +138,111 @@ def test_shipped_scenarios_run_from_the_cli(tmp_path):
         assert res.returncode == 0, res.stderr
         name = load_scenario(path).name
         summary = json.loads((tmp_path / f"{name}-summary.json").read_text())
-        assert [s["policy"] for s in summary] == ["device-only", "cloud-only", "cascade"]
+        assert [s["policy"] for s in summary] == [p.name for p in load_scenario(path).policies]
         assert (tmp_path / f"{name}-cascade.csv").read_text().count("\n") == 301
+        for png in ("latency-cdf", "pareto"):
+            assert (tmp_path / f"{name}-{png}.png").read_bytes()[:4] == b"\x89PNG"
         by = {s["policy"]: s for s in summary}
         assert by["device-only"]["bytes_leaving_device"] == 0
         assert by["cloud-only"]["expected_accuracy"] >= by["device-only"]["expected_accuracy"]
     bad = subprocess.run([sys.executable, "-m", "edgesplit.cli", "sim", "run", "nope.yaml"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "scenario file not found" in bad.stderr
+
+
+def test_best_split_moves_device_side_as_uplink_falls():
+    """Neurosurgeon's result: with a fast uplink send the input, with a slow one keep it all."""
+    doc = scenario(rate_per_s=2.0, device_model_ms=300.0, request_bytes=40_000, deadline_ms=2000,
+                   split_points=[{"index": 0, "head_ms": 0, "tail_ms": 300, "tensor_bytes": 40_000},
+                                 {"index": 6, "head_ms": 150, "tail_ms": 150, "tensor_bytes": 8000},
+                                 {"index": 12, "head_ms": 300, "tail_ms": 0, "tensor_bytes": 48}],
+                   cloud_speedup=30)  # fmt: skip
+    sc = parse_scenario(doc)
+    best = [best_split_index(split_sweep(with_uplink(sc, mbps), requests=200))
+            for mbps in (50, 1, 0.05)]  # fmt: skip
+    assert best == [0, 6, 12]
+    rows = split_sweep(with_uplink(sc, 1), requests=200)
+    by = {r.index: r for r in rows}
+    assert by[0].uplink_ms > by[6].uplink_ms > by[12].uplink_ms  # smaller tensors go faster
+    assert by[0].device_ms < by[6].device_ms < by[12].device_ms
+
+
+def test_split_and_deadline_aware_policies_in_the_simulator():
+    doc = scenario(rate_per_s=2.0, device_model_ms=300.0, request_bytes=40_000, deadline_ms=400,
+                   split_points=SPLITS, cloud_speedup=30)  # fmt: skip
+    doc["links"] = [{"technology": "wifi", "up_mbps": 1.0}]
+    doc["policies"] = [{"kind": "split", "split_index": 6, "compression": 4},
+                       {"kind": "deadline-aware", "label": "adaptive"}]  # fmt: skip
+    sc = parse_scenario(doc)
+    split = simulate(sc, sc.policies[0], requests=100)
+    assert {r.route for r in split.records} == {"split"}
+    assert all(r.bytes_up == 8_000 // 4 and r.split_index == 6 for r in split.records)
+    adaptive = simulate(sc, "adaptive", requests=100)
+    assert adaptive.policy == "adaptive" and {r.decision for r in adaptive.records} <= {
+        "local", "cloud", "split"}  # fmt: skip
+
+
+def test_generative_requests_report_time_to_first_token():
+    doc = scenario(rate_per_s=1.0, generation={"ttft_ms": 200, "output_tokens": 50,
+                                               "tokens_per_s": 50})  # fmt: skip
+    doc["policies"] = [{"kind": "cloud-only"}]
+    run = simulate(parse_scenario(doc), "cloud-only", requests=200)
+    s = summarise(run)
+    assert 200 <= s["first_token_ms"]["p50"] < s["latency_ms"]["p50"]
+    assert s["latency_ms"]["p50"] >= 200 + 1000  # TTFT + 50 tokens at 50 tokens/s
+
+
+def test_policy_and_profile_errors_name_the_field(tmp_path):
+    doc = scenario()
+    doc["policies"] = [{"kind": "split"}]
+    with pytest.raises(ScenarioError, match="split policy needs workload.split_points"):
+        parse_scenario(doc)
+    doc = scenario(split_points=SPLITS)
+    doc["policies"] = [{"kind": "split", "split_index": 4}]
+    with pytest.raises(ScenarioError, match=r"policies.0.split_index = 4: not one of"):
+        parse_scenario(doc)
+    f = tmp_path / "s.yaml"
+    doc = scenario(device_profile="missing.json")
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ScenarioError, match="workload.device_profile"):
+        load_scenario(f)
+
+
+def test_shipped_earbuds_profile_supplies_split_points():
+    sc = load_scenario(SCENARIOS / "earbuds.yaml")
+    assert len(sc.workload.split_points) >= 3
+    assert sc.workload.device_model_ms == pytest.approx(180, rel=0.5)  # ~1500 x a desktop core
+
+
+def test_sweep_on_a_local_dask_cluster():
+    doc = scenario(rate_per_s=20.0)
+    doc["policies"] = [{"kind": "device-only"}, {"kind": "cloud-only"}]
+    rows = sweep(doc, [parse_param("links.0.up_mbps=1,50")], ["device-only", "cloud-only"],
+                 replications=3, requests=200, workers=2)  # fmt: skip
+    assert [(r["links.0.up_mbps"], r["policy"]) for r in rows] == [
+        (1, "device-only"),
+        (1, "cloud-only"),
+        (50, "device-only"),
+        (50, "cloud-only"),
+    ]
+    assert all(r["replications"] == 3 and r["p50_ms_ci95"] >= 0 for r in rows)
+    by = {(r["links.0.up_mbps"], r["policy"]): r for r in rows}
+    assert by[(1, "cloud-only")]["mean_ms"] > by[(50, "cloud-only")]["mean_ms"]  # 8 ms vs 0.2 ms
+    with pytest.raises(ScenarioError, match="links.0.up_mbps"):
+        sweep(doc, [parse_param("links.0.up_mbps=-1")], ["device-only"], 1, 10)
+    with pytest.raises(ScenarioError, match="expected FIELD=V1"):
+        parse_param("rate")
+
+
+def test_confidence_interval_matches_student_t():
+    mean, half = confidence_interval([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and half == pytest.approx(2.0540, rel=1e-3)  # t(0.975, 3) * s / sqrt(4)
+
+
+def test_bench_times_model_and_skeleton_side_by_side():
+    sc = parse_scenario(scenario(escalation_rate=0.3))
+    r = bench(sc, "cascade", requests=2000, rounds=1)
+    assert r["edgesplit_requests_per_s"] > 0 and r["skeleton_requests_per_s"] > 0
+    assert r["ratio_edgesplit_over_skeleton"] == pytest.approx(
+        r["edgesplit_requests_per_s"] / r["skeleton_requests_per_s"])  # fmt: skip
+    assert skeleton(sc, 500, seed=1, policy="cloud-only") > 0

@@ -1,0 +1,90 @@
+"""Simulator speed: simulated requests per wall-second, next to a bare SimPy skeleton.
+
+The skeleton is the least SimPy code for the same chain (Poisson arrivals, the device's cores,
+FIFO links with propagation delay each way, cloud replicas), with no policy, radio, batching,
+records or statistics: what the engine alone costs. Both run in the same process, interleaved,
+so machine noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import simpy
+
+from sim.model import simulate
+from sim.scenario import Scenario
+
+
+def skeleton(scenario: Scenario, requests: int, seed: int, policy: str) -> float:
+    """The bare chain; returns the simulated end time (s).
+
+    device-only: the device's cores; cascade: those, then the cloud chain for the escalated
+    fraction; any other policy: the cloud chain for every request.
+    """
+    rng = np.random.default_rng(seed)
+    env = simpy.Environment()
+    wl, cl = scenario.workload, scenario.cloud
+    cpu = simpy.Resource(env, capacity=scenario.device.cores)
+    params = [scenario.link_params(i) for i in range(len(scenario.links))]
+    ups = [simpy.Resource(env, 1) for _ in params]
+    downs = [simpy.Resource(env, 1) for _ in params]
+    server = simpy.Resource(env, capacity=cl.replicas)
+    device_s = (wl.device_model_ms or 0.0) / 1e3
+    cloud_s = (cl.batch_fixed_ms + cl.per_item_ms) / 1e3
+
+    def hop(res: simpy.Resource, seconds: float, delay_s: float):
+        with res.request() as req:
+            yield req
+            yield env.timeout(seconds)
+        yield env.timeout(delay_s)
+
+    def request():
+        if policy in ("device-only", "cascade"):
+            with cpu.request() as req:
+                yield req
+                yield env.timeout(device_s)
+            if policy == "device-only" or rng.random() >= wl.escalation_rate:
+                return
+        for p, res in zip(params, ups, strict=True):
+            yield from hop(res, wl.request_bytes * 8 / (p["up_mbps"] * 1e6),
+                           p["one_way_delay_ms"] / 1e3)  # fmt: skip
+        with server.request() as req:
+            yield req
+            yield env.timeout(cloud_s)
+        for p, res in zip(reversed(params), reversed(downs), strict=True):
+            yield from hop(res, wl.response_bytes * 8 / (p["down_mbps"] * 1e6),
+                           p["one_way_delay_ms"] / 1e3)  # fmt: skip
+
+    def arrivals():
+        for _ in range(requests):
+            yield env.timeout(rng.exponential(1 / wl.rate_per_s))
+            env.process(request())
+
+    env.process(arrivals())
+    env.run()
+    return env.now
+
+
+def bench(scenario: Scenario, policy: str, requests: int, rounds: int = 3) -> dict:
+    """Interleaved rounds of the full model and the skeleton; rates in requests per wall-second."""
+    ours, bare = [], []
+    for r in range(rounds):
+        t0 = time.perf_counter()
+        simulate(scenario, policy, seed=r, requests=requests)
+        ours.append(requests / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        skeleton(scenario, requests, seed=r, policy=policy)
+        bare.append(requests / (time.perf_counter() - t0))
+    ours_med, bare_med = float(np.median(ours)), float(np.median(bare))
+    return {
+        "scenario": scenario.name,
+        "policy": policy,
+        "requests_per_round": requests,
+        "rounds": rounds,
+        "edgesplit_requests_per_s": ours_med,
+        "skeleton_requests_per_s": bare_med,
+        "ratio_edgesplit_over_skeleton": ours_med / bare_med,
+        "seconds_per_million_requests": 1e6 / ours_med,
+    }
