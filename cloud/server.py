@@ -235,6 +235,7 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
         try:
             entry, v, model = repository.get(name, version)
             body = await read_body(request)
+            t_body = time.monotonic()  # the server's own time starts once the body is in
             parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
             size = model.validate(parsed.inputs)
             timeout = settings.request_timeout_s
@@ -254,6 +255,8 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
             except TimeoutError:
                 raise InferenceTimeout(f"inference did not finish within {timeout:g} s") from None
             body, headers = build_response(name, v, parsed, outputs)
+            # W3C Server-Timing: lets a client tell network time from server time.
+            headers["Server-Timing"] = f"infer;dur={(time.monotonic() - t_body) * 1e3:.3f}"
             status = 200
             return Response(content=body, headers=headers, status_code=200)
         except OipError as exc:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import math
 import struct
+import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,28 @@ _DTYPES = {
     "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
 }  # fmt: skip
 _TO_OIP = {np.dtype(v): k for k, v in _DTYPES.items()}
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One inference call as the client saw it."""
+
+    sent_bytes: int  # request body
+    received_bytes: int  # response body
+    total_ms: float  # request out to response in
+    server_ms: float | None  # the server's own time (Server-Timing header), if it said
+
+
+def server_timing_ms(value: str | None) -> float | None:
+    """``infer;dur=1.234`` -> 1.234 (W3C Server-Timing); None when absent or unreadable."""
+    for part in (value or "").split(";"):
+        key, _, num = part.strip().partition("=")
+        if key == "dur":
+            try:
+                return float(num)
+            except ValueError:
+                return None
+    return None
 
 
 class OipClientError(Exception):
@@ -71,6 +95,16 @@ class OipClient:
         outputs: list[str] | None = None,
         version: str | None = None,
     ) -> dict[str, np.ndarray]:
+        return self.infer_exchange(model, inputs, outputs, version)[0]
+
+    def infer_exchange(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        outputs: list[str] | None = None,
+        version: str | None = None,
+    ) -> tuple[dict[str, np.ndarray], Exchange]:
+        """Like :meth:`infer`, also returning the exchange's sizes and times."""
         tensors, blobs = [], []
         for name, arr in inputs.items():
             arr = np.ascontiguousarray(arr)
@@ -89,11 +123,16 @@ class OipClient:
             doc["parameters"] = {"binary_data_output": True}
         head = json.dumps(doc).encode()
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
+        payload = head + b"".join(blobs)
+        t0 = time.perf_counter()
         body, headers = self._request(
-            "POST", path, head + b"".join(blobs),
+            "POST", path, payload,
             {HEADER_LENGTH: str(len(head)), "Content-Type": "application/octet-stream"},
         )  # fmt: skip
-        return parse_infer_response(body, headers.get(HEADER_LENGTH))
+        total_ms = (time.perf_counter() - t0) * 1e3
+        exchange = Exchange(len(payload), len(body), total_ms,
+                            server_timing_ms(headers.get("Server-Timing")))  # fmt: skip
+        return parse_infer_response(body, headers.get(HEADER_LENGTH)), exchange
 
 
 def parse_infer_response(body: bytes, header_length: str | None) -> dict[str, np.ndarray]:

@@ -120,9 +120,23 @@ def route(intent: str, confidence: float, threshold: float = CONFIDENCE_THRESHOL
 def library_embeddings(
     encoder: ModelRunner, per_template: int = 30
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The cloud's bigger intent library: every training template with many slot fillings."""
+    """The cloud's bigger intent library: every training template with many slot fillings.
+
+    Embedding it takes ~20 s on two cores, so the result is cached next to the built models,
+    keyed by the encoder file's size and time and the library size (delete it to rebuild).
+    """
+    st = encoder.path.stat()
+    key = f"{encoder.path.stem}-{st.st_size}-{st.st_mtime_ns}-{per_template}"
+    cached = built_models_dir() / f"intent-library-{key}.npz"
+    if cached.is_file():
+        with np.load(cached) as z:
+            return z["embeddings"], z["labels"]
     texts, y = utterances("train", per_template=per_template, seed=1)
-    return embed(encoder, TextTokenizer(), texts), y
+    emb = embed(encoder, TextTokenizer(), texts)
+    tmp = cached.with_suffix(".tmp.npz")
+    np.savez(tmp, embeddings=emb, labels=np.asarray(y))
+    tmp.replace(cached)  # atomic: a concurrent reader never sees half a file
+    return emb, np.asarray(y)
 
 
 def knn_classify(library: np.ndarray, labels: np.ndarray, queries: np.ndarray,

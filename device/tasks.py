@@ -1,0 +1,109 @@
+"""Router tasks for the bundled workloads: the local model, its cloud model, and a split path.
+
+Inputs: earbuds-kws takes a (49, 10) MFCC window, glasses-ocr an RGB frame, phone-intent a text.
+The confidence a task returns is the device's confidence that *its* answer will do: the phone's
+intents that the phone cannot serve (out of scope, visual questions) report 0 so a cascade
+escalates them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from device.router import Prediction, Task
+from device.runtime import ModelRunner, SessionConfig
+
+KWS_CUT_TENSOR = "/net/net.15/Relu_output_0"  # the cut cloud/model_repository/kws-tail serves
+
+
+def _label_from_logits(logits: np.ndarray, labels: tuple[str, ...]) -> Prediction:
+    z = logits.reshape(-1).astype(np.float64)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    k = int(p.argmax())
+    return labels[k], float(p[k])
+
+
+@cache
+def kws_head(threads: int = 1) -> tuple[ModelRunner, int]:
+    """The device's FP32 DS-CNN up to the cut kws-tail expects, and the cut's split index."""
+    from device.profile import cut_candidates
+    from device.workloads import kws
+
+    source = kws.model_path("fp32")
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(source)))
+    index = next(i for i, tensor, _ in cut_candidates(model) if tensor == KWS_CUT_TENSOR)
+    head = onnx.utils.Extractor(model).extract_model(["mfcc"], [KWS_CUT_TENSOR])
+    path = Path(tempfile.mkdtemp(prefix="edgesplit-kws-head-")) / "head.onnx"
+    onnx.save(head, str(path))
+    return ModelRunner(path, SessionConfig(intra_op_threads=threads)), index
+
+
+def kws_task(threads: int = 1) -> Task:
+    from device.workloads import kws
+
+    spotter = kws.KeywordSpotter(kws.model_path("int8"), threads)
+    labels = kws.labels()
+    head, index = kws_head(threads)
+
+    def local(x: np.ndarray) -> Prediction:
+        r = spotter.classify_mfcc(x)
+        return r.label, r.confidence
+
+    def feed(x: np.ndarray) -> dict[str, np.ndarray]:
+        return {"mfcc": np.asarray(x, np.float32).reshape(1, 1, *np.shape(x)[-2:])}
+
+    return Task(
+        name="earbuds-kws",
+        local=local,
+        cloud_model="kws-large",
+        cloud_inputs=feed,
+        parse_cloud=lambda out: _label_from_logits(out["logits"], labels),
+        split_model="kws-tail",
+        split_index=index,
+        split_head=lambda x: {KWS_CUT_TENSOR: head.run_single(feed(x)["mfcc"])},
+        parse_split=lambda out: _label_from_logits(out["logits"], labels),
+    )
+
+
+def ocr_task(threads: int = 1) -> Task:
+    from device.workloads import ocr
+
+    pipe = ocr.OcrPipeline(ocr.model_paths("int8"), threads)
+
+    def local(image: np.ndarray) -> Prediction:
+        r = pipe(image)
+        return r.text, r.confidence
+
+    def parse(out: dict[str, np.ndarray]) -> Prediction:
+        text = out["text"].reshape(-1)[0]
+        return (text.decode() if isinstance(text, bytes) else str(text)), float(
+            out["confidence"].reshape(-1)[0]
+        )
+
+    return Task("glasses-ocr", local, "glasses-ocr",
+                lambda image: {"image": np.ascontiguousarray(image, np.uint8)}, parse)  # fmt: skip
+
+
+def intent_task(threads: int = 1) -> Task:
+    from device.workloads import intent
+
+    clf = intent.IntentClassifier("int8", threads)
+
+    def local(text: str) -> Prediction:
+        r = clf.classify(text)
+        return r.intent, (r.confidence if r.route == "device" else 0.0)
+
+    def parse(out: dict[str, np.ndarray]) -> Prediction:
+        label = out["intent"].reshape(-1)[0]
+        return (label.decode() if isinstance(label, bytes) else str(label)), float(
+            out["confidence"].reshape(-1)[0]
+        )
+
+    return Task("phone-intent", local, "phone-intent",
+                lambda text: {"text": np.array([text.encode()], dtype=object)}, parse)  # fmt: skip

@@ -1,0 +1,85 @@
+"""Bundled input streams for the demo: every input generated from a seed, with its truth.
+
+Glasses: rendered camera frames (scene text). Earbuds: synthesised speech by held-out voices,
+cut by Silero VAD into MFCC windows. Phone: typed requests from held-out intent templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Item:
+    x: Any  # what the device's task takes
+    truth: str
+    check: Callable[[str], bool]  # is an answer right?
+
+
+def audio_stream(n_utterances: int, seed: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Utterances by held-out voices separated by 0.6-1.4 s of quiet noise; (onset, word) truth."""
+    from device.audio.kws_data import KEYWORDS, UNKNOWN_WORDS
+    from device.audio.synth import ACCENTS, Utterance, split_variants, synthesize
+
+    rng = np.random.default_rng(seed)
+    variants = split_variants()["test"]
+    pieces, truth, pos = [], [], 0
+    for _ in range(n_utterances):
+        gap = rng.normal(0, 0.003, int(rng.uniform(0.6, 1.4) * 16_000)).astype(np.float32)
+        pieces.append(gap)
+        pos += gap.size
+        word = str(rng.choice(KEYWORDS)) if rng.random() < 0.85 else str(rng.choice(UNKNOWN_WORDS))
+        utt = Utterance(word, str(rng.choice(ACCENTS)), str(rng.choice(variants)),
+                        int(rng.integers(140, 200)), int(rng.integers(35, 65)))  # fmt: skip
+        speech = synthesize(utt)
+        speech = 0.6 * speech / (np.abs(speech).max() + 1e-9)
+        pieces.append(speech + rng.normal(0, 0.003, speech.size).astype(np.float32))
+        truth.append((pos, word))
+        pos += speech.size
+    pieces.append(np.zeros(16_000, np.float32))
+    return np.concatenate(pieces), truth
+
+
+def earbuds_items(n: int, seed: int) -> list[Item]:
+    """VAD-gated 1 s windows around each detected utterance, as MFCC features."""
+    from device.audio.features import CLIP_SAMPLES, mfcc
+    from device.audio.kws_data import KEYWORDS, UNKNOWN
+    from device.audio.vad import SileroVad
+
+    audio, truth = audio_stream(n, seed)
+    items = []
+    for seg in SileroVad(threads=1).segments(audio):
+        centre = (seg.start_sample + seg.end_sample) // 2
+        start = max(0, centre - CLIP_SAMPLES // 2)
+        clip = audio[start : start + CLIP_SAMPLES]
+        if clip.size < CLIP_SAMPLES:
+            clip = np.pad(clip, (0, CLIP_SAMPLES - clip.size))
+        word = min((abs(o - seg.start_sample), w) for o, w in truth)[1]
+        expected = word if word in KEYWORDS else UNKNOWN
+        items.append(Item(mfcc(clip), word, lambda a, e=expected: a == e))
+    return items
+
+
+def glasses_items(n: int, seed: int) -> list[Item]:
+    from device.metrics import character_error_rate
+    from device.vision.render import render_frame
+
+    items = []
+    for i in range(n):
+        frame = render_frame(seed * 1000 + i)
+        ok = lambda a, t=frame.text: character_error_rate([a], [t]) <= 0.05  # noqa: E731
+        items.append(Item(frame.image, frame.text, ok))
+    return items
+
+
+def phone_items(n: int, seed: int) -> list[Item]:
+    from device.text.intents import LABELS, utterances
+
+    texts, labels = utterances("test", per_template=1, seed=seed)
+    order = np.random.default_rng(seed).permutation(len(texts))[:n]
+    return [Item(texts[j], LABELS[labels[j]], lambda a, t=LABELS[labels[j]]: a == t)
+            for j in order]  # fmt: skip
