@@ -208,3 +208,53 @@ def bench_command(
     console.print(table)
     if json_out:
         write_json(json_out, results)
+
+
+@sim_app.command("validate")
+def validate_command(
+    device: Annotated[str, typer.Option(help="glasses | earbuds | phone")] = "earbuds",
+    link: Annotated[str, typer.Option(help="link profile: ble | wifi | lte | 5g")] = "lte",
+    policy: Annotated[
+        list[str] | None, typer.Option(help="policies to compare (repeatable)")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=5, help="real requests per policy")] = 80,
+    seed: Annotated[int, typer.Option(help="seed for inputs, emulator and simulator")] = 3,
+    max_error: Annotated[float, typer.Option(help="goal: relative error of p50 and p95")] = 0.15,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the report as JSON")
+    ] = None,
+) -> None:
+    """The real router over the link emulator vs the simulator with the same profile."""
+    from rich.table import Table
+
+    from edgesplit.validate import validate
+    from sim.emulator import LinkProfile
+
+    try:
+        profile = LinkProfile.technology(link)
+    except ValueError as exc:
+        fail(str(exc))
+    if device not in ("glasses", "earbuds", "phone"):
+        fail(f"--device {device!r}: expected glasses, earbuds or phone")
+    with err_console.status("validating...") as status:
+        report = validate(device, profile, policy or ["device-only", "cloud-only", "cascade"],
+                          requests, seed, log=status.update)  # fmt: skip
+    m = report["measured"]
+    table = Table(title=f"sim vs real: {device} over {link} ({requests} requests per policy; "
+                  f"device {m['device_ms']:.2f} ms, cloud {m['cloud_ms']:.2f} ms, "
+                  f"escalation {m['escalation_rate']:.0%})")  # fmt: skip
+    for col in ("policy", "real p50", "sim p50", "err p50", "real p95", "sim p95", "err p95"):
+        table.add_column(col, justify="right")
+    ok = True
+    for r in report["policies"]:
+        ok &= r["p50_rel_error"] <= max_error and r["p95_rel_error"] <= max_error
+        table.add_row(r["policy"], f"{r['real_p50_ms']:.1f}", f"{r['sim_p50_ms']:.1f}",
+                      f"{r['p50_rel_error']:.0%}", f"{r['real_p95_ms']:.1f}",
+                      f"{r['sim_p95_ms']:.1f}", f"{r['p95_rel_error']:.0%}")  # fmt: skip
+    console.print(table)
+    report["within_goal"] = ok
+    console.print(
+        f"goal (<= {max_error:.0%} error): " + ("[green]met[/]" if ok else "[red]missed[/]")
+    )
+    if json_out:
+        write_json(json_out, report)

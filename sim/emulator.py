@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import socket
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -74,7 +75,9 @@ class LinkProfile:
         """This profile as a scenario ``links`` entry (for ``sim validate``)."""
         tech = self.name if self.name in TECHNOLOGIES else "wifi"
         return {"technology": tech, "up_mbps": self.up_mbps, "down_mbps": self.down_mbps,
-                "one_way_delay_ms": self.one_way_delay_ms, "loss_rate": self.loss_rate}  # fmt: skip
+                "one_way_delay_ms": self.one_way_delay_ms, "loss_rate": self.loss_rate,
+                "jitter_p90_ms": self.jitter_p90_ms,
+                "retransmit_timeout_ms": self.retransmit_timeout_ms}  # fmt: skip
 
 
 @dataclass
@@ -183,6 +186,10 @@ class LinkEmulator:
         except OSError:
             c_writer.close()
             return
+        for w in (c_writer, s_writer):  # a proxy must not add Nagle delays of its own
+            sock = w.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         up, down = _Flow(), _Flow()
         tasks = [
             asyncio.create_task(self._pump(c_reader, up, True, [c_writer, s_writer])),

@@ -237,10 +237,17 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
     full_ms = scenario.cloud.batch_fixed_ms + scenario.cloud.per_item_ms
     records: list[Record] = []
     exponential = wl.service_distribution == "exponential"
+    samples = wl.device_samples_ms if wl.service_distribution == "empirical" else []
+    sample_scale = 1.0 / float(np.mean(samples)) if samples else 1.0
 
     def on_device(rec: Record, mean_ms: float):
         now = env.now
-        s = draws.exponential(mean_ms / 1e3) if exponential else mean_ms / 1e3
+        if samples:  # a measured sample, scaled to this step's mean
+            s = samples[int(draws.uniform() * len(samples))] * sample_scale * mean_ms / 1e3
+        elif exponential:
+            s = draws.exponential(mean_ms / 1e3)
+        else:
+            s = mean_ms / 1e3
         start = cpu.admit(now, s)
         yield env.timeout(start - now + s)
         rec.device_wait_s += start - now

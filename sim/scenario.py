@@ -59,6 +59,8 @@ class Link(_Strict):
     down_mbps: float | None = Field(None, gt=0, le=10_000)
     one_way_delay_ms: float | None = Field(None, ge=0, le=10_000)
     loss_rate: float | None = Field(None, ge=0, lt=1)
+    jitter_p90_ms: float | None = Field(None, ge=0, le=10_000)
+    retransmit_timeout_ms: float | None = Field(None, ge=0, le=60_000)
     # Outage windows (s from start, s long): the link carries nothing; requests fall back.
     outages_s: list[tuple[float, float]] = []
 
@@ -116,7 +118,9 @@ class Workload(_Strict):
     # (Neurosurgeon's GPU server vs mobile CPU; 1 = same speed, the conservative default).
     cloud_speedup: float = Field(1.0, gt=0, le=1e4)
     generation: Generation | None = None
-    service_distribution: Literal["deterministic", "exponential"] = "deterministic"
+    service_distribution: Literal["deterministic", "exponential", "empirical"] = "deterministic"
+    # empirical: device times drawn from these measured samples (ms), scaled to the step's mean.
+    device_samples_ms: list[float] = Field([], max_length=100_000)
     device_accuracy: float = Field(ge=0, le=1)
     cloud_accuracy: float = Field(ge=0, le=1)
     # Cascade: the fraction of requests the device is not confident about (measured by the
@@ -176,6 +180,9 @@ class Scenario(_Strict):
         if wl.device_model_ms is None:
             raise ValueError("workload.device_model_ms: missing; set it (ms) or give a "
                              "device_profile")  # fmt: skip
+        if wl.service_distribution == "empirical" and not wl.device_samples_ms:
+            raise ValueError("workload.device_samples_ms: an empirical service distribution "
+                             "needs measured samples (ms)")  # fmt: skip
         known = {p.index for p in wl.split_points}
         for i, pol in enumerate(self.policies):
             if pol.kind == "split" and not wl.split_points:
@@ -221,9 +228,11 @@ class Scenario(_Strict):
             "down_mbps": link.down_mbps or tech.down_mbps,
             "one_way_delay_ms": tech.one_way_delay_ms if link.one_way_delay_ms is None
             else link.one_way_delay_ms,
-            "jitter_p90_ms": tech.jitter_p90_ms,
+            "jitter_p90_ms": tech.jitter_p90_ms if link.jitter_p90_ms is None
+            else link.jitter_p90_ms,
             "loss_rate": tech.loss_rate if link.loss_rate is None else link.loss_rate,
-            "retransmit_timeout_ms": tech.retransmit_timeout_ms,
+            "retransmit_timeout_ms": tech.retransmit_timeout_ms
+            if link.retransmit_timeout_ms is None else link.retransmit_timeout_ms,
             "outages_s": link.outages_s,
         }  # fmt: skip
 
