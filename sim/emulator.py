@@ -197,9 +197,14 @@ class LinkEmulator:
             asyncio.create_task(self._pump(s_reader, down, False, [c_writer, s_writer])),
             asyncio.create_task(self._deliver(down, c_writer)),
         ]
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for w in (c_writer, s_writer):
-            w.close()
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except asyncio.CancelledError:  # the emulator is stopping
+            for t in tasks:
+                t.cancel()
+        finally:
+            for w in (c_writer, s_writer):
+                w.close()
 
     def _losses(self, nbytes: int, loss: float) -> int:
         if loss <= 0:

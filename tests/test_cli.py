@@ -17,7 +17,18 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_help_everywhere():
-    for args in ([], ["device"], ["device", "bench"], ["device", "run"], ["demo"]):
+    for args in (
+        [],
+        ["device"],
+        ["device", "bench"],
+        ["device", "run"],
+        ["demo"],
+        ["sim", "run"],
+        ["sim", "sweep"],
+        ["sim", "splits"],
+        ["sim", "bench"],
+        ["sim", "validate"],
+    ):
         res = run(*args, "--help")
         assert res.returncode == 0, res.stderr
         assert "Usage" in res.stdout
@@ -68,13 +79,31 @@ def test_run_on_files(tmp_path, kws_workload):
 
 def test_demo_headless(tmp_path: Path, kws_workload, ocr_workload, intent_workload):
     out = tmp_path / "demo.json"
-    res = run("demo", "--headless", "--frames", "2", "--utterances", "3", "--requests", "3",
-              "--json", str(out))  # fmt: skip
+    res = run("demo", "--headless", "--requests", "3", "--no-events", "--json", str(out),
+              "--out", str(tmp_path / "run"))  # fmt: skip
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
-    devices = {e["device"] for e in doc["events"]}
-    assert devices == {"glasses", "earbuds", "phone"}
-    phone = [e for e in doc["events"] if e["device"] == "phone"]
-    assert len(phone) == 3 and all("->" in e["answer"] for e in phone)
-    assert sum(e["device"] == "earbuds" for e in doc["events"]) >= 3
-    assert all(e["latency_ms"] > 0 for e in doc["events"])
+    events = doc["events"]
+    assert {e["device"] for e in events} == {"glasses", "earbuds", "phone"}
+    assert all(sum(e["device"] == d for e in events) == 3 for d in ("glasses", "earbuds", "phone"))
+    glasses = [e for e in events if e["device"] == "glasses"]
+    assert glasses[0]["route"] == "cloud" and glasses[0]["bytes_up"] > 640 * 480 * 3
+    assert all(e["label"] is not None and e["total_ms"] > 0 and not e["degraded"] for e in events)
+    telemetry = (tmp_path / "run" / "telemetry.jsonl").read_text().splitlines()
+    assert len(telemetry) == len(events)
+    assert (tmp_path / "run" / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_answers_everything_while_the_links_are_cut(tmp_path: Path, ocr_workload,
+                                                         intent_workload):  # fmt: skip
+    out = tmp_path / "demo.json"
+    res = run("demo", "--headless", "--requests", "4", "--device", "glasses", "--device", "phone",
+              "--policy", "cloud-only", "--outage-at", "0", "--outage-for", "1000",
+              "--json", str(out), "--out", str(tmp_path / "run"))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    events = json.loads(out.read_text())["events"]
+    assert len(events) == 8
+    assert all(e["route"] == "fallback" and e["degraded"] and e["label"] for e in events)
+    assert all(e["bytes_up"] == 0 and e["extra"]["cut"] for e in events)
+    # The breaker opens after 3 failures: the later requests do not wait for timeouts.
+    assert events[-1]["client_wait_ms"] == 0 and events[0]["client_wait_ms"] > 0

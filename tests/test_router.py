@@ -1,0 +1,172 @@
+"""The device router end to end: a real server on loopback, behind the link emulator.
+
+No timing is asserted as a speed: the emulator's delays are lower bounds by construction (a
+response cannot come back before two one-way delays), which is what these tests check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cloud.repository import DEFAULT_REPOSITORY, Repository
+from cloud.serve import ServerThread
+from device.cloud_client import CloudClient, CloudUnavailable
+from device.policy import LinkEstimator, PolicyConfig, RequestCosts, SplitOption
+from device.resilience import CircuitBreaker
+from device.router import Router
+from device.telemetry import TelemetryLog, read_telemetry
+from sim.emulator import LinkEmulator, LinkProfile
+
+SLOW = LinkProfile("test", up_mbps=2.0, down_mbps=2.0, one_way_delay_ms=30.0, jitter_p90_ms=0.0,
+                   loss_rate=0.0, retransmit_timeout_ms=0.0)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(kws_workload):
+    with ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-large", "kws-tail"])) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def kws(kws_workload):
+    from device.tasks import kws_task
+    from edgesplit.streams import earbuds_items
+
+    return kws_task(), earbuds_items(4, seed=5)
+
+
+def _costs(task) -> RequestCosts:
+    split = (SplitOption(task.split_index, 0.05, 0.05, 32_400),)
+    return RequestCosts(deadline_ms=500, request_bytes=2400, response_bytes=450, device_ms=0.2,
+                        cloud_ms=5.0, splits=split)  # fmt: skip
+
+
+def _router(emu: LinkEmulator, kind: str, tmp_path, **cfg) -> Router:
+    client = CloudClient(emu.url, timeout_s=0.5, retries=1, backoff_base_ms=10,
+                         breaker=CircuitBreaker(2, 0.5))  # fmt: skip
+    telemetry = TelemetryLog(tmp_path / f"{kind}.jsonl")
+    return Router(PolicyConfig(kind, **cfg), client, LinkEstimator(2, 2, 60), telemetry)
+
+
+def test_every_policy_answers_over_the_emulated_link(server, kws, tmp_path):
+    task, items = kws
+    x = items[0].x
+    local_label, _ = task.local(x)
+    with LinkEmulator((server.host, server.port), SLOW) as emu:
+        cloud = _router(emu, "cloud-only", tmp_path).handle(task, x, _costs(task))
+        assert (cloud.route, cloud.decision, cloud.degraded) == ("cloud", "cloud", False)
+        assert cloud.total_ms >= 2 * SLOW.one_way_delay_ms  # two trips across the link
+        assert cloud.bytes_up > 1960 and cloud.server_ms > 0 and cloud.network_ms >= 60
+        split = _router(emu, "split", tmp_path).handle(task, x, _costs(task))
+        assert split.route == "split" and split.extra["split_index"] == task.split_index
+        assert split.bytes_up > 32_000  # the activation at the cut: [1, 64, 25, 5] float32
+        # FP32 head here + FP32 tail there = the FP32 model: same answer as running it whole.
+        from device.workloads import kws as kws_mod
+
+        fp32 = kws_mod.KeywordSpotter(kws_mod.model_path("fp32")).classify_mfcc(x).label
+        assert split.label == fp32
+        sure = _router(emu, "cascade", tmp_path, threshold=0.0).handle(task, x, _costs(task))
+        assert sure.route == "device" and sure.label == local_label and sure.bytes_up == 0
+        unsure = _router(emu, "cascade", tmp_path, threshold=1.0).handle(task, x, _costs(task))
+        assert unsure.route == "device+cloud" and unsure.label == cloud.label
+        before = emu.stats.bytes_up
+        private = _router(emu, "cloud-only", tmp_path, privacy=True).handle(task, x, _costs(task))
+        assert private.route == "device" and private.bytes_up == 0
+        assert emu.stats.bytes_up == before  # nothing left the device
+    records, torn = read_telemetry(tmp_path / "cloud-only.jsonl")
+    assert torn == 0 and [r["route"] for r in records] == ["cloud", "device"]
+
+
+def test_outage_falls_back_degraded_then_recovers(server, kws, tmp_path):
+    task, items = kws
+    with LinkEmulator((server.host, server.port), SLOW) as emu:
+        router = _router(emu, "cloud-only", tmp_path)
+        assert router.handle(task, items[0].x, _costs(task)).route == "cloud"
+        emu.cut(True)
+        first = router.handle(task, items[1].x, _costs(task))
+        assert (first.route, first.degraded) == ("fallback", True)
+        assert "unreachable after 2 attempts" in first.error and first.label
+        assert first.client_wait_ms >= 2 * 500  # two attempts, each waited out its timeout
+        assert router.client.breaker.state == "open"  # 2 failures open it
+        second = router.handle(task, items[2].x, _costs(task))
+        assert second.route == "fallback" and second.decision == "local"  # no waiting now
+        assert second.client_wait_ms == 0 and emu.stats.blackholed_bytes > 0
+        emu.cut(False)
+        time.sleep(0.6)  # past the breaker's reset: the next call is its probe
+        back = router.handle(task, items[3].x, _costs(task))
+        assert back.route == "cloud" and router.client.breaker.state == "closed"
+
+
+def test_client_errors_are_not_retried_and_do_not_open_the_circuit(server):
+    client = CloudClient(server.url, timeout_s=2, retries=3, breaker=CircuitBreaker(1, 60))
+    with pytest.raises(CloudUnavailable, match="refused the request: HTTP 404"):
+        client.infer("no-such-model", {"mfcc": np.zeros((1, 1, 49, 10), np.float32)})
+    assert client.breaker.state == "closed" and client.available()
+    with pytest.raises(CloudUnavailable, match="HTTP 400"):
+        client.infer("kws-large", {"mfcc": np.zeros((1, 3), np.float32)})
+
+
+def test_emulator_rate_limit_and_profile_change(server):
+    """Serialisation: 200 kB at 1 Mbit/s cannot arrive in under 1.6 s; a faster profile can."""
+    import urllib.request
+
+    payload = b"x" * 200_000
+    slow = LinkProfile("slow", 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+    with LinkEmulator((server.host, server.port), slow) as emu:
+        req = urllib.request.Request(emu.url + "/v2/models/kws-large/infer", data=payload,
+                                     method="POST")  # fmt: skip
+        t = time.perf_counter()
+        with pytest.raises(urllib.error.HTTPError):  # 400 (not JSON), once the body is all in
+            urllib.request.urlopen(req, timeout=10)
+        assert time.perf_counter() - t >= 200_000 * 8 / 1e6 * 0.95
+        emu.set_profile(LinkProfile.technology("wifi", jitter_p90_ms=0.0))
+        assert emu.profile.up_mbps == 88.0
+        assert emu.stats.bytes_up >= 200_000
+
+
+def test_link_profiles_are_the_simulators():
+    from sim.links import TECHNOLOGIES
+
+    lte = LinkProfile.technology("lte")
+    assert (lte.up_mbps, lte.one_way_delay_ms) == (TECHNOLOGIES["lte"].up_mbps, 40.0)
+    chain = LinkProfile.chain([LinkProfile.technology("ble"), lte])
+    assert chain.up_mbps == 0.2 and chain.one_way_delay_ms == 55.0
+    assert chain.loss_rate == pytest.approx(1 - 0.999 * 0.999)
+    with pytest.raises(ValueError, match="expected one of ble, wifi, lte, 5g"):
+        LinkProfile.technology("6g")
+
+
+WRITER = """
+import sys, time
+from device.telemetry import TelemetryLog
+log = TelemetryLog(sys.argv[1])
+i = 0
+while True:
+    log.write({"request": i, "route": "device", "pad": "x" * 200})
+    i += 1
+"""
+
+
+def test_telemetry_survives_a_crash(tmp_path):
+    path = tmp_path / "t.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)],
+                            env=os.environ | {"PYTHONPATH": os.getcwd()})  # fmt: skip
+    deadline = time.monotonic() + 30
+    while (not path.exists() or path.stat().st_size < 20_000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with path.open("a") as f:  # and a torn last line, as a crash mid-write leaves
+        f.write('{"request": 99999, "rou')
+    records, torn = read_telemetry(path)
+    assert torn == 1 and len(records) > 50
+    assert [r["request"] for r in records] == list(range(len(records)))  # nothing lost before
+    assert all(json.dumps(r) for r in records)
