@@ -135,7 +135,7 @@ def demo_command(
         "edgesplit-demo"
     ),
 ) -> None:
-    """Devices, emulated links and the cloud together: routing, fallback and a summary."""  # noqa: E501
+    """Devices, emulated links and the cloud together: routing, fallback and a summary."""
     from device import workloads
     from device.errors import EdgesplitError
     from device.policy import POLICY_KINDS
@@ -165,6 +165,7 @@ def demo_command(
             names, n_items, seed, threads, policy, privacy, telemetry=telemetry,
             log=lambda m: status.update(m),
         ) as rig:  # fmt: skip
+            status.stop()  # one live display at a time: the request view takes over
             events = _run(rig, names, duration, requests, windows, headless, LinkProfile)
     except EdgesplitError as exc:
         fail(str(exc))
