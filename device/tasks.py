@@ -22,11 +22,18 @@ KWS_CUT_TENSOR = "/net/net.15/Relu_output_0"  # the cut cloud/model_repository/k
 
 
 def _label_from_logits(logits: np.ndarray, labels: tuple[str, ...]) -> Prediction:
-    z = logits.reshape(-1).astype(np.float64)
-    p = np.exp(z - z.max())
-    p /= p.sum()
+    from device.workloads.kws import softmax
+
+    p = softmax(logits.reshape(-1).astype(np.float64))
     k = int(p.argmax())
     return labels[k], float(p[k])
+
+
+def _text_output(out: dict[str, np.ndarray], name: str) -> Prediction:
+    """A pipeline's first (BYTES ``name``, FP32 ``confidence``) answer."""
+    value = out[name].reshape(-1)[0]
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return text, float(out["confidence"].reshape(-1)[0])
 
 
 @cache
@@ -80,14 +87,9 @@ def ocr_task(threads: int = 1) -> Task:
         r = pipe(image)
         return r.text, r.confidence
 
-    def parse(out: dict[str, np.ndarray]) -> Prediction:
-        text = out["text"].reshape(-1)[0]
-        return (text.decode() if isinstance(text, bytes) else str(text)), float(
-            out["confidence"].reshape(-1)[0]
-        )
-
     return Task("glasses-ocr", local, "glasses-ocr",
-                lambda image: {"image": np.ascontiguousarray(image, np.uint8)}, parse)  # fmt: skip
+                lambda image: {"image": np.ascontiguousarray(image, np.uint8)},
+                lambda out: _text_output(out, "text"))  # fmt: skip
 
 
 def intent_task(threads: int = 1) -> Task:
@@ -99,11 +101,6 @@ def intent_task(threads: int = 1) -> Task:
         r = clf.classify(text)
         return r.intent, (r.confidence if r.route == "device" else 0.0)
 
-    def parse(out: dict[str, np.ndarray]) -> Prediction:
-        label = out["intent"].reshape(-1)[0]
-        return (label.decode() if isinstance(label, bytes) else str(label)), float(
-            out["confidence"].reshape(-1)[0]
-        )
-
     return Task("phone-intent", local, "phone-intent",
-                lambda text: {"text": np.array([text.encode()], dtype=object)}, parse)  # fmt: skip
+                lambda text: {"text": np.array([text.encode()], dtype=object)},
+                lambda out: _text_output(out, "intent"))  # fmt: skip

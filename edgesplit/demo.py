@@ -140,7 +140,6 @@ def demo_command(
     from device.errors import EdgesplitError
     from device.policy import POLICY_KINDS
     from edgesplit.rig import Rig
-    from sim.emulator import LinkProfile
 
     names = devices or list(DEVICES)
     for d in names:
@@ -166,7 +165,7 @@ def demo_command(
             log=lambda m: status.update(m),
         ) as rig:  # fmt: skip
             status.stop()  # one live display at a time: the request view takes over
-            events = _run(rig, names, duration, requests, windows, headless, LinkProfile)
+            events = _run(rig, names, duration, requests, windows, headless)
     except EdgesplitError as exc:
         fail(str(exc))
     summary = summarise(events)
@@ -187,7 +186,9 @@ def demo_command(
         write_json(json_out, {"events": events, "summary": summary, "windows": windows})
 
 
-def _run(rig, names, duration, requests, windows, headless, LinkProfile) -> list[dict]:
+def _run(rig, names, duration, requests, windows, headless) -> list[dict]:
+    from sim.emulator import LinkProfile
+
     events: list[dict] = []
     t0 = time.monotonic()
     state = {"cut": False, "switched": False}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from device.policy import LinkEstimator, PolicyConfig, RequestCosts, SplitOption
+from device.policy import PolicyConfig, RequestCosts, SplitOption
 from device.router import Answer, Router, Task
 from device.telemetry import TelemetryLog
 from edgesplit.streams import Item
@@ -114,8 +114,7 @@ class DeviceLoop:
         """The device moved to another network: the emulator changes, and the OS tells the device
         (as Android's network callbacks do), so its link estimate restarts from the new prior."""
         self.emulator.set_profile(profile)
-        self.router.estimator = LinkEstimator(profile.up_mbps, profile.down_mbps,
-                                              2 * profile.one_way_delay_ms)  # fmt: skip
+        self.router.estimator = profile.estimator()
 
     def step(self, t0: float) -> dict:
         item = self.items[self.next_item % len(self.items)]
@@ -172,8 +171,7 @@ class Rig:
                                privacy=self.privacy)  # fmt: skip
             client = CloudClient(emu.url, timeout_s=self.timeout_s, retries=1,
                                  breaker=CircuitBreaker(3, 3.0), seed=self.seed + i)  # fmt: skip
-            estimator = LinkEstimator(profile.up_mbps, profile.down_mbps,
-                                      2 * profile.one_way_delay_ms)  # fmt: skip
+            estimator = profile.estimator()
             task = spec.task(self.threads)
             items = spec.items(self.n_items, self.seed)
             costs = CostTracker(spec.deadline_ms, split_index=task.split_index)

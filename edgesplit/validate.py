@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from device.policy import LinkEstimator, PolicyConfig
+from device.policy import PolicyConfig
 from device.resilience import CircuitBreaker
 from edgesplit.rig import Rig
 from sim.emulator import LinkEmulator, LinkProfile
@@ -69,8 +69,7 @@ def validate(device: str, profile: LinkProfile, policies: list[str], requests: i
             router = loop.router
             router.policy = PolicyConfig(pol, threshold=threshold)  # type: ignore[arg-type]
             router.client.breaker = CircuitBreaker()
-            router.estimator = LinkEstimator(profile.up_mbps, profile.down_mbps,
-                                             2 * profile.one_way_delay_ms)  # fmt: skip
+            router.estimator = profile.estimator()
             lat = []
             for i in range(requests):
                 ans = router.handle(task, items[i % len(items)].x, loop.costs.costs())

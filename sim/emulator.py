@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import socket
 import threading
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sim.links import TECHNOLOGIES
-
-MTU_BYTES = 1400  # as sim/model.py
-LN10 = math.log(10.0)
+from device.policy import LinkEstimator
+from sim.links import TECHNOLOGIES, jitter_mean_s, packets
 
 
 @dataclass(frozen=True)
@@ -53,13 +50,6 @@ class LinkProfile:
         return replace(base, **overrides)
 
     @classmethod
-    def from_params(cls, params: dict, name: str | None = None) -> LinkProfile:
-        """From a scenario's ``link_params(i)`` (the file's values over the technology's)."""
-        return cls(name or params["technology"], params["up_mbps"], params["down_mbps"],
-                   params["one_way_delay_ms"], params["jitter_p90_ms"], params["loss_rate"],
-                   params["retransmit_timeout_ms"])  # fmt: skip
-
-    @classmethod
     def chain(cls, profiles: list[LinkProfile]) -> LinkProfile:
         """Hops in series as one link: slowest rate, delays and jitter added, losses combined."""
         keep = 1.0
@@ -70,6 +60,10 @@ class LinkProfile:
                    sum(p.one_way_delay_ms for p in profiles),
                    sum(p.jitter_p90_ms for p in profiles), 1 - keep,
                    max(p.retransmit_timeout_ms for p in profiles))  # fmt: skip
+
+    def estimator(self) -> LinkEstimator:
+        """The device's starting link estimate on this network: its nominal figures."""
+        return LinkEstimator(self.up_mbps, self.down_mbps, 2 * self.one_way_delay_ms)
 
     def scenario_link(self) -> dict:
         """This profile as a scenario ``links`` entry (for ``sim validate``)."""
@@ -209,7 +203,7 @@ class LinkEmulator:
     def _losses(self, nbytes: int, loss: float) -> int:
         if loss <= 0:
             return 0
-        return int(self.rng.binomial(max(1, math.ceil(nbytes / MTU_BYTES)), loss))
+        return int(self.rng.binomial(packets(nbytes), loss))
 
     async def _pump(self, reader: asyncio.StreamReader, flow: _Flow, up: bool,
                     writers: list[asyncio.StreamWriter]) -> None:  # fmt: skip
@@ -227,7 +221,7 @@ class LinkEmulator:
                 start = max(now, d.free_at)
                 d.free_at = start + len(data) * 8 / rate
                 if flow.last_delivery <= now:  # a new burst: a new jitter draw
-                    flow.jitter_s = float(self.rng.exponential(p.jitter_p90_ms / 1e3 / LN10))
+                    flow.jitter_s = float(self.rng.exponential(jitter_mean_s(p.jitter_p90_ms)))
                 lost = self._losses(len(data), p.loss_rate)
                 self.stats.lost_packets += lost
                 at = d.free_at + p.one_way_delay_ms / 1e3 + flow.jitter_s

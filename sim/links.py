@@ -8,7 +8,20 @@ connection events; we charge the TX/RX current for the time on air.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+MTU_BYTES = 1400  # a transfer is this many-byte packets for loss
+
+
+def packets(nbytes: int) -> int:
+    """Packets a transfer of ``nbytes`` takes (at least one)."""
+    return max(1, math.ceil(nbytes / MTU_BYTES))
+
+
+def jitter_mean_s(jitter_p90_ms: float) -> float:
+    """Mean (s) of the exponential jitter whose 90th percentile is ``jitter_p90_ms``."""
+    return jitter_p90_ms / 1e3 / math.log(10.0)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ routing decisions are device/policy.py's, the client's retries and breaker devic
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -20,11 +19,8 @@ import simpy
 
 from device.policy import LinkEstimator, decide, should_escalate
 from device.resilience import CircuitBreaker, backoff_ms
-from sim.links import TECHNOLOGIES, radio_energy_j
+from sim.links import TECHNOLOGIES, jitter_mean_s, packets, radio_energy_j
 from sim.scenario import Policy, Scenario
-
-LN10 = math.log(10.0)
-MTU_BYTES = 1400
 
 
 @dataclass(slots=True)
@@ -99,7 +95,7 @@ class LinkSim:
         self.up_bps = params["up_mbps"] * 1e6
         self.down_bps = params["down_mbps"] * 1e6
         self.delay_s = params["one_way_delay_ms"] / 1e3
-        self.jitter_mean_s = params["jitter_p90_ms"] / 1e3 / LN10  # exponential with that p90
+        self.jitter_mean_s = jitter_mean_s(params["jitter_p90_ms"])
         self.loss = params["loss_rate"]
         self.rto_s = params["retransmit_timeout_ms"] / 1e3
         self.outages = [(start, start + length) for start, length in params["outages_s"]]
@@ -112,11 +108,11 @@ class LinkSim:
         """Lost packets of a transfer: Binomial(packets, loss_rate), drawn cheaply when zero."""
         if not self.loss:
             return 0
-        packets = max(1, math.ceil(nbytes / MTU_BYTES))
-        if self.draws.uniform() < (1 - self.loss) ** packets:
+        n = packets(nbytes)
+        if self.draws.uniform() < (1 - self.loss) ** n:
             return 0
         while True:  # the binomial conditioned on at least one loss, by rejection (rare path)
-            k = int(self.rng.binomial(packets, self.loss))
+            k = int(self.rng.binomial(n, self.loss))
             if k:
                 return k
 
@@ -234,6 +230,7 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
     breaker = CircuitBreaker(cl.breaker_failures, cl.breaker_reset_s)
     prior = scenario.link_prior()
     estimator = LinkEstimator(prior.up_mbps, prior.down_mbps, prior.rtt_ms)
+    back_s = sum(link.delay_s for link in links)  # downlink propagation, for TTFT
     full_ms = scenario.cloud.batch_fixed_ms + scenario.cloud.per_item_ms
     records: list[Record] = []
     exponential = wl.service_distribution == "exponential"
@@ -267,7 +264,6 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
             rec.cloud_queue_s += start - now
             rec.cloud_compute_s += service
             # The first token reaches the device one downlink propagation delay after it is made.
-            back_s = sum(link.delay_s for link in links)
             rec.first_token_s = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
         else:
             wait, svc, size = yield cloud.submit(work_scale)
