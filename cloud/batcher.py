@@ -14,10 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from cloud.errors import OipError, Overloaded
-from cloud.metrics import Metrics
-from cloud.models import batch_key
+from edgesplit.cloud.errors import OipError, Overloaded
+from edgesplit.cloud.metrics import Metrics
+from edgesplit.cloud.models import batch_key
 
 
 @dataclass

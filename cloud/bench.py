@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
-from cloud.models import resolve_source
-from cloud.protocol import HEADER_LENGTH
-from cloud.repository import DEFAULT_REPOSITORY
+from edgesplit.cloud.models import resolve_source
+from edgesplit.cloud.protocol import HEADER_LENGTH
+from edgesplit.cloud.repository import DEFAULT_REPOSITORY
 
 
 @dataclass
@@ -43,13 +42,21 @@ class LoadResult:
 
 def _summarise(mode: str, conc: int, lat_s: list[float], errors: int, wall_s: float) -> LoadResult:
     ms = np.asarray(lat_s) * 1e3 if lat_s else np.array([np.nan])
-    return LoadResult(mode, conc, len(lat_s), errors, len(lat_s) / wall_s,
-                      float(np.percentile(ms, 50)), float(np.percentile(ms, 90)),
-                      float(np.percentile(ms, 99)))  # fmt: skip
+    return LoadResult(
+        mode,
+        conc,
+        len(lat_s),
+        errors,
+        len(lat_s) / wall_s,
+        float(np.percentile(ms, 50)),
+        float(np.percentile(ms, 90)),
+        float(np.percentile(ms, 99)),
+    )
 
 
-def run_load(call_factory: Callable[[], Callable[[], bool]], concurrency: int, total: int,
-             mode: str) -> LoadResult:  # fmt: skip
+def run_load(
+    call_factory: Callable[[], Callable[[], bool]], concurrency: int, total: int, mode: str
+) -> LoadResult:
     """``concurrency`` threads share ``total`` calls; each thread gets its own call (connection)."""
     latencies: list[float] = []
     errors = [0]
@@ -87,13 +94,23 @@ def run_load(call_factory: Callable[[], Callable[[], bool]], concurrency: int, t
 
 
 def request_body(name: str, x: np.ndarray) -> tuple[bytes, dict[str, str]]:
-    head = json.dumps({
-        "inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
-                    "parameters": {"binary_data_size": x.nbytes}}],
-        "parameters": {"binary_data_output": True},
-    }).encode()  # fmt: skip
-    return head + x.tobytes(), {HEADER_LENGTH: str(len(head)),
-                                "Content-Type": "application/octet-stream"}  # fmt: skip
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": list(x.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": x.nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    return head + x.tobytes(), {
+        HEADER_LENGTH: str(len(head)),
+        "Content-Type": "application/octet-stream",
+    }
 
 
 def http_call_factory(port: int, path: str, body: bytes, headers: dict[str, str]):
@@ -147,11 +164,21 @@ class ServerProcess(_Subprocess):
                 (dst / d.name).symlink_to(d, target_is_directory=True)
         self.port = free_tcp_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgesplit.cli", "cloud", "serve", "--port", str(self.port),
-             "--models", self.tmp.name],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "edgesplit.cli",
+                "cloud",
+                "serve",
+                "--port",
+                str(self.port),
+                "--models",
+                self.tmp.name,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             env=os.environ | {"EDGESPLIT_API_KEYS": ""},
-        )  # fmt: skip
+        )
         _wait_ready(self.port, "/v2/health/ready", self.proc, f"benchmark server for {model}")
 
 
@@ -162,22 +189,37 @@ class MLServerProcess(_Subprocess):
         self.tmp = tempfile.TemporaryDirectory()
         root = Path(self.tmp.name)
         self.port = free_tcp_port()
-        (root / "settings.json").write_text(json.dumps({
-            "http_port": self.port, "grpc_port": free_tcp_port(), "metrics_port": free_tcp_port(),
-            "parallel_workers": 0, "debug": False,
-        }))  # fmt: skip
+        (root / "settings.json").write_text(
+            json.dumps(
+                {
+                    "http_port": self.port,
+                    "grpc_port": free_tcp_port(),
+                    "metrics_port": free_tcp_port(),
+                    "parallel_workers": 0,
+                    "debug": False,
+                }
+            )
+        )
         mdir = root / model
         mdir.mkdir()
-        (mdir / "model-settings.json").write_text(json.dumps({
-            "name": model, "implementation": "mlserver_runtime.OnnxRuntimeModel",
-            "parameters": {"uri": str(model_path), "extra": {"intra_op_threads": threads}},
-        }))  # fmt: skip
+        (mdir / "model-settings.json").write_text(
+            json.dumps(
+                {
+                    "name": model,
+                    "implementation": "mlserver_runtime.OnnxRuntimeModel",
+                    "parameters": {"uri": str(model_path), "extra": {"intra_op_threads": threads}},
+                }
+            )
+        )
         runtime_dir = Path(__file__).resolve().parent / "peer"
         env = os.environ | {"PYTHONPATH": str(runtime_dir)}
         self.proc = subprocess.Popen(
-            [str(venv / "bin" / "mlserver"), "start", str(root)], cwd=root, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [str(venv / "bin" / "mlserver"), "start", str(root)],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _wait_ready(self.port, f"/v2/models/{model}/ready", self.proc, "MLServer")
 
 
@@ -197,8 +239,16 @@ def _wait_ready(port: int, path: str, proc: subprocess.Popen, what: str) -> None
 
 
 def json_request_body(name: str, x: np.ndarray) -> tuple[bytes, dict[str, str]]:
-    doc = {"inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
-                       "data": x.reshape(-1).tolist()}]}  # fmt: skip
+    doc = {
+        "inputs": [
+            {
+                "name": name,
+                "shape": list(x.shape),
+                "datatype": "FP32",
+                "data": x.reshape(-1).tolist(),
+            }
+        ]
+    }
     return json.dumps(doc).encode(), {"Content-Type": "application/json"}
 
 
@@ -265,9 +315,13 @@ def run_bench(
         threads = cfg.get("intra_op_threads", 1)
         modes += [
             ("server-unbatched-json", lambda: ServerProcess(model, unbatched), jbody, jheaders),
-            ("mlserver-json", lambda: MLServerProcess(peer_venv, model, model_path, threads),
-             jbody, jheaders),
-        ]  # fmt: skip
+            (
+                "mlserver-json",
+                lambda: MLServerProcess(peer_venv, model, model_path, threads),
+                jbody,
+                jheaders,
+            ),
+        ]
     for mode, start, mode_body, mode_headers in modes:
         log(f"{mode}: starting a server subprocess...")
         srv = start()
@@ -290,5 +344,11 @@ def run_bench(
                 ours.throughput_rps / peer.throughput_rps
             )
             ratios[f"c{c}_mlserver_minus_ours_p50_ms"] = peer.p50_ms - ours.p50_ms
-    return {"model": model, "input_shape": shape, "requests_per_level": requests, "config": cfg,
-            "results": [asdict(r) for r in results], "ratios": ratios}  # fmt: skip
+    return {
+        "model": model,
+        "input_shape": shape,
+        "requests_per_level": requests,
+        "config": cfg,
+        "results": [asdict(r) for r in results],
+        "ratios": ratios,
+    }

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from edgesplit.cloud.errors import ModelConfigError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from cloud.errors import ModelConfigError
 
 UNITS = {
     "max_batch_size": "samples per batch (0 = no batch dimension)",

@@ -1,7 +1,9 @@
 """Errors that map to HTTP statuses; the body is OIP's ``{"error": message}``."""
 
+from edgesplit.errors import CloudError, ConfigError
 
-class OipError(Exception):
+
+class OipError(CloudError):
     status = 400
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -29,5 +31,5 @@ class InferenceTimeout(OipError):
     status = 504
 
 
-class ModelConfigError(Exception):
+class ModelConfigError(ConfigError):
     """A model repository entry is malformed; the message names the file, field and value."""

@@ -12,21 +12,31 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "edgesplit_requests", "Inference requests by model and HTTP status",
-            ["model", "status"], registry=self.registry,
-        )  # fmt: skip
-        self.latency = Histogram(
-            "edgesplit_request_latency_seconds", "Inference request latency (s), server side",
-            ["model"], buckets=LATENCY_BUCKETS_S, registry=self.registry,
-        )  # fmt: skip
-        self.batch_size = Histogram(
-            "edgesplit_batch_size", "Samples per executed batch", ["model"],
-            buckets=BATCH_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.queue_depth = Gauge(
-            "edgesplit_queue_depth", "Requests waiting in a model's batch queue", ["model"],
+            "edgesplit_requests",
+            "Inference requests by model and HTTP status",
+            ["model", "status"],
             registry=self.registry,
-        )  # fmt: skip
+        )
+        self.latency = Histogram(
+            "edgesplit_request_latency_seconds",
+            "Inference request latency (s), server side",
+            ["model"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "edgesplit_batch_size",
+            "Samples per executed batch",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "edgesplit_queue_depth",
+            "Requests waiting in a model's batch queue",
+            ["model"],
+            registry=self.registry,
+        )
         self.inflight = Gauge(
             "edgesplit_inflight_requests", "Inference requests being served", registry=self.registry
         )

@@ -8,13 +8,12 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
-
-from cloud.config import ModelConfig
-from cloud.datatypes import OIP_TO_NUMPY, ORT_TO_OIP, oip_datatype
-from cloud.errors import ModelConfigError, OipError
-from cloud.protocol import TensorMetadata
-from device.errors import ModelFileError
-from device.paths import package_dir
+from edgesplit.cloud.config import ModelConfig
+from edgesplit.cloud.datatypes import OIP_TO_NUMPY, ORT_TO_OIP, oip_datatype
+from edgesplit.cloud.errors import ModelConfigError, OipError
+from edgesplit.cloud.protocol import TensorMetadata
+from edgesplit.device.errors import ModelFileError
+from edgesplit.device.paths import package_dir
 
 
 def resolve_source(model_dir: Path, ref: str) -> Path:
@@ -134,7 +133,7 @@ class OcrPipelineModel:
     platform = "edgesplit-pipeline"
 
     def __init__(self, cfg: ModelConfig, version: str) -> None:
-        from device.workloads.ocr import OcrPipeline, model_paths
+        from edgesplit.device.workloads.ocr import OcrPipeline, model_paths
 
         self.cfg, self.version = cfg, version
         options = {k: v for k, v in cfg.parameters.items() if k.startswith("det_")}
@@ -175,9 +174,9 @@ class IntentPipelineModel:
     platform = "edgesplit-pipeline"
 
     def __init__(self, cfg: ModelConfig, version: str) -> None:
-        from device.runtime import ModelRunner, SessionConfig
-        from device.text.tokenizer import TextTokenizer
-        from device.workloads import intent
+        from edgesplit.device.runtime import ModelRunner, SessionConfig
+        from edgesplit.device.text.tokenizer import TextTokenizer
+        from edgesplit.device.workloads import intent
 
         self.cfg, self.version = cfg, version
         paths = intent.model_paths("fp32")
@@ -210,7 +209,7 @@ class IntentPipelineModel:
         return 1
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from device.text.intents import LABELS
+        from edgesplit.device.text.intents import LABELS
 
         emb = self.encoder.run(self.tokenizer.encode(list(inputs["text"])).feeds())[0]
         labels, conf = self.intent.knn_classify(self.library, self.library_labels, emb, self.k)

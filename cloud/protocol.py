@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from edgesplit.cloud.datatypes import OIP_TO_NUMPY, deserialize_bytes, oip_datatype, serialize_bytes
+from edgesplit.cloud.errors import OipError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from cloud.datatypes import OIP_TO_NUMPY, deserialize_bytes, oip_datatype, serialize_bytes
-from cloud.errors import OipError
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -115,11 +114,13 @@ def _tensor_from_json(inp: RequestInput, count: int, dtype: np.dtype) -> np.ndar
             f"input '{inp.name}': shape {inp.shape} needs {count} elements, data has {got}"
         )
     if inp.datatype == "BYTES":
-        return np.array([str(v).encode() if not isinstance(v, bytes) else v for v in data],
-                        dtype=object).reshape(inp.shape)  # fmt: skip
+        return np.array(
+            [str(v).encode() if not isinstance(v, bytes) else v for v in data], dtype=object
+        ).reshape(inp.shape)
     try:
-        if dtype.kind in "iu" and any(isinstance(v, float) and not float(v).is_integer()
-                                      for v in data[:1024]):  # fmt: skip
+        if dtype.kind in "iu" and any(
+            isinstance(v, float) and not float(v).is_integer() for v in data[:1024]
+        ):
             raise ValueError("non-integer value")
         return np.asarray(data.tolist(), dtype=dtype).reshape(inp.shape)
     except (ValueError, TypeError, OverflowError) as exc:
@@ -191,8 +192,10 @@ def parse_request(body: bytes, header_length: str | None) -> ParsedRequest:
 
     params = req.parameters or {}
     binary_default = bool(params.get("binary_data_output", False))
-    outs = {o.name: bool((o.parameters or {}).get("binary_data", binary_default))
-            for o in (req.outputs or [])}  # fmt: skip
+    outs = {
+        o.name: bool((o.parameters or {}).get("binary_data", binary_default))
+        for o in (req.outputs or [])
+    }
     return ParsedRequest(
         id=req.id,
         inputs=inputs,
@@ -220,9 +223,11 @@ def build_response(
             "shape": list(arr.shape),
         }
         if request.binary_outputs.get(name, request.binary_default):
-            blob = serialize_bytes(arr) if entry["datatype"] == "BYTES" else (
-                np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
-            )  # fmt: skip
+            blob = (
+                serialize_bytes(arr)
+                if entry["datatype"] == "BYTES"
+                else (np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+            )
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         elif entry["datatype"] == "BYTES":
@@ -233,8 +238,11 @@ def build_response(
         else:
             entry["data"] = arr.reshape(-1).tolist()
         doc_outputs.append(entry)
-    doc: dict[str, Any] = {"model_name": model_name, "model_version": model_version,
-                           "outputs": doc_outputs}  # fmt: skip
+    doc: dict[str, Any] = {
+        "model_name": model_name,
+        "model_version": model_version,
+        "outputs": doc_outputs,
+    }
     if request.id is not None:
         doc["id"] = request.id
     head = json.dumps(doc, separators=(",", ":")).encode()

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloud.config import ModelConfig, load_config
-from cloud.errors import ModelConfigError, NotFound
-from cloud.models import load_model
+from edgesplit.cloud.config import ModelConfig, load_config
+from edgesplit.cloud.errors import ModelConfigError, NotFound
+from edgesplit.cloud.models import load_model
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent / "model_repository"
 

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import uvicorn
-
-from cloud.repository import Repository
-from cloud.server import JsonLogFormatter, ServerSettings, create_app
+from edgesplit.cloud.repository import Repository
+from edgesplit.cloud.server import JsonLogFormatter, ServerSettings, create_app
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -35,8 +34,9 @@ def uvicorn_config(app, host: str, port: int, drain_timeout_s: float) -> uvicorn
     )
 
 
-def serve(models: Path, host: str, port: int, settings: ServerSettings,
-          only: list[str] | None = None) -> None:  # fmt: skip
+def serve(
+    models: Path, host: str, port: int, settings: ServerSettings, only: list[str] | None = None
+) -> None:
     """Blocking: load the repository and serve until SIGINT/SIGTERM, then drain."""
     configure_logging()
     app = create_app(Repository(models, only), settings)
@@ -46,8 +46,13 @@ def serve(models: Path, host: str, port: int, settings: ServerSettings,
 class ServerThread:
     """A real uvicorn server on loopback in a background thread."""
 
-    def __init__(self, repository: Repository, settings: ServerSettings | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        repository: Repository,
+        settings: ServerSettings | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.settings = settings or ServerSettings()
         self.app = create_app(repository, self.settings)
         config = uvicorn_config(self.app, host, port, self.settings.drain_timeout_s)

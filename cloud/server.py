@@ -11,16 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from fastapi import Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from cloud.batcher import Executor
-from cloud.errors import InferenceTimeout, OipError, Overloaded
-from cloud.metrics import Metrics
-from cloud.protocol import (
+from edgesplit.cloud.batcher import Executor
+from edgesplit.cloud.errors import InferenceTimeout, OipError, Overloaded
+from edgesplit.cloud.metrics import Metrics
+from edgesplit.cloud.protocol import (
     HEADER_LENGTH,
     ErrorResponse,
     InferenceRequest,
@@ -30,7 +24,12 @@ from cloud.protocol import (
     build_response,
     parse_request,
 )
-from cloud.repository import Repository
+from edgesplit.cloud.repository import Repository
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 SERVER_NAME = "edgesplit-cloud"
 SERVER_VERSION = "0.1.0"
@@ -177,13 +176,21 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
             outputs=model.outputs,
         )
 
-    @app.get("/v2/models/{name}", response_model=ModelMetadata, dependencies=secured,
-             responses=ERROR_RESPONSES)  # fmt: skip
+    @app.get(
+        "/v2/models/{name}",
+        response_model=ModelMetadata,
+        dependencies=secured,
+        responses=ERROR_RESPONSES,
+    )
     async def model_metadata(name: str) -> ModelMetadata:
         return metadata(name, None)
 
-    @app.get("/v2/models/{name}/versions/{version}", response_model=ModelMetadata,
-             dependencies=secured, responses=ERROR_RESPONSES)  # fmt: skip
+    @app.get(
+        "/v2/models/{name}/versions/{version}",
+        response_model=ModelMetadata,
+        dependencies=secured,
+        responses=ERROR_RESPONSES,
+    )
     async def model_version_metadata(name: str, version: str) -> ModelMetadata:
         return metadata(name, version)
 
@@ -195,8 +202,11 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
     async def ready_model(name: str) -> dict:
         return model_ready(name, None)
 
-    @app.get("/v2/models/{name}/versions/{version}/ready", dependencies=secured,
-             responses=ERROR_RESPONSES)  # fmt: skip
+    @app.get(
+        "/v2/models/{name}/versions/{version}/ready",
+        dependencies=secured,
+        responses=ERROR_RESPONSES,
+    )
     async def ready_model_version(name: str, version: str) -> dict:
         return model_ready(name, version)
 
@@ -267,8 +277,12 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
             elapsed = time.monotonic() - t0
             metrics.requests.labels(name, str(status)).inc()
             metrics.latency.labels(name).observe(elapsed)
-            fields = {"model": name, "version": version, "status": status,
-                      "latency_ms": round(elapsed * 1e3, 3)}  # fmt: skip
+            fields = {
+                "model": name,
+                "version": version,
+                "status": status,
+                "latency_ms": round(elapsed * 1e3, 3),
+            }
             log.info("infer", extra={"fields": fields})
 
     infer_doc = {
@@ -276,20 +290,31 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
             "required": True,
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
-                                             "description": "JSON header + binary tensors "
-                                             f"(set {HEADER_LENGTH})"},
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "description": f"JSON header + binary tensors (set {HEADER_LENGTH})",
+                },
             },
         }
-    }  # fmt: skip
+    }
 
-    @app.post("/v2/models/{name}/infer", response_model=InferenceResponse, dependencies=secured,
-              responses=ERROR_RESPONSES, openapi_extra=infer_doc)  # fmt: skip
+    @app.post(
+        "/v2/models/{name}/infer",
+        response_model=InferenceResponse,
+        dependencies=secured,
+        responses=ERROR_RESPONSES,
+        openapi_extra=infer_doc,
+    )
     async def infer_latest(name: str, request: Request) -> Response:
         return await infer(request, name, None)
 
-    @app.post("/v2/models/{name}/versions/{version}/infer", response_model=InferenceResponse,
-              dependencies=secured, responses=ERROR_RESPONSES, openapi_extra=infer_doc)  # fmt: skip
+    @app.post(
+        "/v2/models/{name}/versions/{version}/infer",
+        response_model=InferenceResponse,
+        dependencies=secured,
+        responses=ERROR_RESPONSES,
+        openapi_extra=infer_doc,
+    )
     async def infer_version(name: str, version: str, request: Request) -> Response:
         return await infer(request, name, version)
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from device.cpuinfo import read_cpuinfo
-from device.profile import ModelProfile, split_profile, write_profile
-from device.stats import LatencyStats
-from device.workloads import VARIANTS, Workload
+from edgesplit.device.cpuinfo import read_cpuinfo
+from edgesplit.device.profile import ModelProfile, split_profile, write_profile
+from edgesplit.device.stats import LatencyStats
+from edgesplit.device.workloads import VARIANTS, Workload
 
 
 @dataclass
@@ -70,8 +70,11 @@ def run_bench(
         log(f"evaluating {workload.name} {v}{' (quick)' if quick else ''}...")
         metrics = workload.evaluate(predictors[v], quick)
         size = sum(p.stat().st_size for p in workload.model_files(v))
-        results.append(VariantResult(v, size, latencies[v], metrics,
-                                     {c: stats[v] for c, stats in cases.items()}))  # fmt: skip
+        results.append(
+            VariantResult(
+                v, size, latencies[v], metrics, {c: stats[v] for c, stats in cases.items()}
+            )
+        )
         lat = latencies[v]
         prof = ModelProfile(
             workload=workload.name,
@@ -125,7 +128,7 @@ def merge_profile(path: Path, new: list[ModelProfile]) -> dict:
     """Add or replace this run's models in the profile at ``path``, keeping other workloads."""
     kept: list[ModelProfile] = []
     if path.exists():
-        from device.profile import SplitPoint
+        from edgesplit.device.profile import SplitPoint
 
         old = json.loads(path.read_text())
         replaced = {(p.workload, p.variant) for p in new}

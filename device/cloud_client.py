@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from edgesplit.device.oip_client import Exchange, OipClient, OipClientError
+from edgesplit.device.resilience import CircuitBreaker, backoff_ms
 
-from device.errors import EdgesplitError
-from device.oip_client import Exchange, OipClient, OipClientError
-from device.resilience import CircuitBreaker, backoff_ms
+from edgesplit.errors import CloudError
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
-class CloudUnavailable(EdgesplitError):
+class CloudUnavailable(CloudError):
     """The cloud could not answer (down, timing out, overloaded, or the circuit is open)."""
 
 
@@ -60,8 +60,9 @@ class CloudClient:
         """False while the circuit is open: a call now would be refused without trying."""
         return not self.breaker.is_open(self.clock())
 
-    def infer(self, model: str, inputs: dict[str, np.ndarray],
-              outputs: list[str] | None = None) -> CloudResult:  # fmt: skip
+    def infer(
+        self, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None
+    ) -> CloudResult:
         last = "circuit open after repeated failures"
         for attempt in range(self.retries + 1):
             if attempt:

@@ -1,17 +1,16 @@
-"""Errors the device runtime raises; each message says what was wrong and what to do."""
+"""Errors the device runtime raises; each message says what was wrong and what to do.
+
+They belong to the one tree in :mod:`edgesplit.errors`.
+"""
+
+from edgesplit.errors import EdgesplitError, InputError, ModelError, ToolMissingError
+
+__all__ = ["EdgesplitError", "ModelFileError", "ModelInputError", "ToolMissingError"]
 
 
-class EdgesplitError(Exception):
-    """Base class for errors a user can act on."""
-
-
-class ModelFileError(EdgesplitError):
+class ModelFileError(ModelError):
     """A model file is missing, unreadable or not a valid ONNX model."""
 
 
-class ModelInputError(EdgesplitError):
+class ModelInputError(InputError):
     """An input does not match the model's declared name, shape or element type."""
-
-
-class ToolMissingError(EdgesplitError):
-    """An external program (e.g. espeak-ng) the workload needs is not installed."""

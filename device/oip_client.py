@@ -17,12 +17,23 @@ from typing import Any
 
 import numpy as np
 
+from edgesplit.errors import CloudError
+
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _DTYPES = {
-    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
-    "UINT64": np.uint64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
-}  # fmt: skip
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
 _TO_OIP = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 
@@ -48,7 +59,7 @@ def server_timing_ms(value: str | None) -> float | None:
     return None
 
 
-class OipClientError(Exception):
+class OipClientError(CloudError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status, self.message = status, message
@@ -59,8 +70,13 @@ class OipClient:
         self.base_url = base_url.rstrip("/")
         self.api_key, self.timeout_s = api_key, timeout_s
 
-    def _request(self, method: str, path: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[bytes, Any]:  # fmt: skip
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, Any]:
         headers = dict(headers or {})
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -113,8 +129,14 @@ class OipClient:
                 dtype = "BYTES"
             else:
                 blob, dtype = arr.astype(arr.dtype.newbyteorder("<")).tobytes(), _TO_OIP[arr.dtype]
-            tensors.append({"name": name, "shape": list(arr.shape), "datatype": dtype,
-                            "parameters": {"binary_data_size": len(blob)}})  # fmt: skip
+            tensors.append(
+                {
+                    "name": name,
+                    "shape": list(arr.shape),
+                    "datatype": dtype,
+                    "parameters": {"binary_data_size": len(blob)},
+                }
+            )
             blobs.append(blob)
         doc: dict[str, Any] = {"inputs": tensors}
         if outputs:
@@ -126,12 +148,15 @@ class OipClient:
         payload = head + b"".join(blobs)
         t0 = time.perf_counter()
         body, headers = self._request(
-            "POST", path, payload,
+            "POST",
+            path,
+            payload,
             {HEADER_LENGTH: str(len(head)), "Content-Type": "application/octet-stream"},
-        )  # fmt: skip
+        )
         total_ms = (time.perf_counter() - t0) * 1e3
-        exchange = Exchange(len(payload), len(body), total_ms,
-                            server_timing_ms(headers.get("Server-Timing")))  # fmt: skip
+        exchange = Exchange(
+            len(payload), len(body), total_ms, server_timing_ms(headers.get("Server-Timing"))
+        )
         return parse_infer_response(body, headers.get(HEADER_LENGTH)), exchange
 
 

@@ -32,7 +32,7 @@ def package_dir(module: str, install_hint: str) -> Path:
     """
     import importlib.util
 
-    from device.errors import ModelFileError
+    from edgesplit.device.errors import ModelFileError
 
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:

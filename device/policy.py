@@ -121,8 +121,9 @@ def _cloud(reason: str, costs: RequestCosts, link: LinkEstimate) -> Decision:
     return Decision("cloud", reason, remote_ms(costs, link), upload_bytes=costs.request_bytes)
 
 
-def _split(option: SplitOption, cfg: PolicyConfig, costs: RequestCosts, link: LinkEstimate,
-           reason: str) -> Decision:  # fmt: skip
+def _split(
+    option: SplitOption, cfg: PolicyConfig, costs: RequestCosts, link: LinkEstimate, reason: str
+) -> Decision:
     est = split_ms(option, costs, link, cfg.compression)
     up = int(round(option.tensor_bytes / cfg.compression))
     return Decision("split", reason, est, option, up)
@@ -142,8 +143,13 @@ def decide(cfg: PolicyConfig, costs: RequestCosts, link: LinkEstimate) -> Decisi
         return _cloud("cloud-only policy", costs, link)
     if cfg.kind == "split":
         if cfg.split_index is None:
-            return _split(best_split(costs, link, cfg.compression), cfg, costs, link,
-                          "split at the best cut for the link now")  # fmt: skip
+            return _split(
+                best_split(costs, link, cfg.compression),
+                cfg,
+                costs,
+                link,
+                "split at the best cut for the link now",
+            )
         option = next((o for o in costs.splits if o.index == cfg.split_index), None)
         if option is None:
             known = ", ".join(str(o.index) for o in costs.splits) or "none"

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+from edgesplit.device.cpuinfo import read_cpuinfo
+from edgesplit.device.runtime import ModelRunner, SessionConfig
+from edgesplit.device.stats import time_calls
 from onnx.utils import Extractor
-
-from device.cpuinfo import read_cpuinfo
-from device.runtime import ModelRunner, SessionConfig
-from device.stats import time_calls
 
 PROFILE_SCHEMA = "edgesplit.device-profile/1"
 

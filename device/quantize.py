@@ -19,6 +19,8 @@ import numpy as np
 import onnx
 import onnx.version_converter
 import onnxruntime as ort
+from edgesplit.device.cpuinfo import CpuInfo, read_cpuinfo
+from edgesplit.device.errors import ModelFileError
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -28,9 +30,6 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
-
-from device.cpuinfo import CpuInfo, read_cpuinfo
-from device.errors import ModelFileError
 
 
 @dataclass

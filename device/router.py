@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-
-from device.cloud_client import CloudClient, CloudResult, CloudUnavailable
-from device.policy import (
+from edgesplit.device.cloud_client import CloudClient, CloudResult, CloudUnavailable
+from edgesplit.device.policy import (
     Decision,
     LinkEstimator,
     PolicyConfig,
@@ -24,7 +23,7 @@ from device.policy import (
     decide,
     should_escalate,
 )
-from device.telemetry import TelemetryLog
+from edgesplit.device.telemetry import TelemetryLog
 
 Prediction = tuple[str, float]  # (label, confidence)
 
@@ -86,8 +85,9 @@ class Router:
         t0 = time.perf_counter()
         self.count += 1
         d = decide(self.policy, costs, self.estimator.estimate(self._online()))
-        ans = Answer(self.count, task.name, "", 0.0, "device", d.action, d.reason, d.degraded,
-                     extra=extra)  # fmt: skip
+        ans = Answer(
+            self.count, task.name, "", 0.0, "device", d.action, d.reason, d.degraded, extra=extra
+        )
         if d.action == "cloud":
             if self._cloud(ans, task.cloud_model, task.cloud_inputs(x), task.parse_cloud):
                 ans.route = "cloud"
@@ -128,8 +128,9 @@ class Router:
                 f"{task.name}: the policy chose a split but the task has no split path"
             )
         if d.split is not None and d.split.index != task.split_index:
-            raise ValueError(f"{task.name}: the cloud serves the cut at {task.split_index}, "
-                             f"not {d.split.index}")  # fmt: skip
+            raise ValueError(
+                f"{task.name}: the cloud serves the cut at {task.split_index}, not {d.split.index}"
+            )
         t = time.perf_counter()
         feed = task.split_head(x)
         ans.device_ms += (time.perf_counter() - t) * 1e3
@@ -140,8 +141,13 @@ class Router:
             self._local(ans, task, x)
             ans.route, ans.degraded = "fallback", True
 
-    def _cloud(self, ans: Answer, model: str, inputs: dict[str, np.ndarray],
-               parse: Callable[[dict[str, np.ndarray]], Prediction]) -> bool:  # fmt: skip
+    def _cloud(
+        self,
+        ans: Answer,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        parse: Callable[[dict[str, np.ndarray]], Prediction],
+    ) -> bool:
         if self.client is None:
             ans.error = "no cloud configured"
             return False

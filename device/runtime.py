@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
-from device.errors import ModelFileError, ModelInputError
+from edgesplit.device.errors import ModelFileError, ModelInputError
 
 # ONNX element type strings as ORT reports them -> numpy dtypes.
 _ORT_DTYPES = {

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-
-from device.router import Prediction, Task
-from device.runtime import ModelRunner, SessionConfig
+from edgesplit.device.router import Prediction, Task
+from edgesplit.device.runtime import ModelRunner, SessionConfig
 
 KWS_CUT_TENSOR = "/net/net.15/Relu_output_0"  # the cut cloud/model_repository/kws-tail serves
 
 
 def _label_from_logits(logits: np.ndarray, labels: tuple[str, ...]) -> Prediction:
-    from device.workloads.kws import softmax
+    from edgesplit.device.workloads.kws import softmax
 
     p = softmax(logits.reshape(-1).astype(np.float64))
     k = int(p.argmax())
@@ -39,8 +38,8 @@ def _text_output(out: dict[str, np.ndarray], name: str) -> Prediction:
 @cache
 def kws_head(threads: int = 1) -> tuple[ModelRunner, int]:
     """The device's FP32 DS-CNN up to the cut kws-tail expects, and the cut's split index."""
-    from device.profile import cut_candidates
-    from device.workloads import kws
+    from edgesplit.device.profile import cut_candidates
+    from edgesplit.device.workloads import kws
 
     source = kws.model_path("fp32")
     model = onnx.shape_inference.infer_shapes(onnx.load(str(source)))
@@ -52,7 +51,7 @@ def kws_head(threads: int = 1) -> tuple[ModelRunner, int]:
 
 
 def kws_task(threads: int = 1) -> Task:
-    from device.workloads import kws
+    from edgesplit.device.workloads import kws
 
     spotter = kws.KeywordSpotter(kws.model_path("int8"), threads)
     labels = kws.labels()
@@ -79,7 +78,7 @@ def kws_task(threads: int = 1) -> Task:
 
 
 def ocr_task(threads: int = 1) -> Task:
-    from device.workloads import ocr
+    from edgesplit.device.workloads import ocr
 
     pipe = ocr.OcrPipeline(ocr.model_paths("int8"), threads)
 
@@ -87,13 +86,17 @@ def ocr_task(threads: int = 1) -> Task:
         r = pipe(image)
         return r.text, r.confidence
 
-    return Task("glasses-ocr", local, "glasses-ocr",
-                lambda image: {"image": np.ascontiguousarray(image, np.uint8)},
-                lambda out: _text_output(out, "text"))  # fmt: skip
+    return Task(
+        "glasses-ocr",
+        local,
+        "glasses-ocr",
+        lambda image: {"image": np.ascontiguousarray(image, np.uint8)},
+        lambda out: _text_output(out, "text"),
+    )
 
 
 def intent_task(threads: int = 1) -> Task:
-    from device.workloads import intent
+    from edgesplit.device.workloads import intent
 
     clf = intent.IntentClassifier("int8", threads)
 
@@ -101,6 +104,10 @@ def intent_task(threads: int = 1) -> Task:
         r = clf.classify(text)
         return r.intent, (r.confidence if r.route == "device" else 0.0)
 
-    return Task("phone-intent", local, "phone-intent",
-                lambda text: {"text": np.array([text.encode()], dtype=object)},
-                lambda out: _text_output(out, "intent"))  # fmt: skip
+    return Task(
+        "phone-intent",
+        local,
+        "phone-intent",
+        lambda text: {"text": np.array([text.encode()], dtype=object)},
+        lambda out: _text_output(out, "intent"),
+    )

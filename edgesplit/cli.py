@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgesplit import __version__
+from edgesplit.errors import EdgesplitError
 from edgesplit.cloud_cli import cloud_app
 from edgesplit.demo import demo_command
 from edgesplit.device_cli import device_app
@@ -27,5 +28,14 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def main() -> None:
+    """Console entry point: any error a user can act on is one line on stderr, exit status 2."""
+    try:
+        app()
+    except EdgesplitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -32,10 +32,10 @@ def serve(
     drain_s: Annotated[float, typer.Option(min=0, help="graceful-shutdown drain time, s")] = 30.0,
 ) -> None:
     """Serve the model repository over OIP v2 REST (uvicorn); SIGTERM drains in-flight requests."""
-    from cloud.errors import ModelConfigError
-    from cloud.repository import DEFAULT_REPOSITORY
-    from cloud.serve import serve as run
-    from cloud.server import ServerSettings
+    from edgesplit.cloud.errors import ModelConfigError
+    from edgesplit.cloud.repository import DEFAULT_REPOSITORY
+    from edgesplit.cloud.serve import serve as run
+    from edgesplit.cloud.server import ServerSettings
 
     keys = [k.strip() for k in os.environ.get(api_key_env, "").split(",") if k.strip()]
     try:
@@ -69,23 +69,35 @@ def bench(
     """Raw ORT vs server unbatched vs server batched, side by side: throughput, p50/p99, ratios."""
     from rich.table import Table
 
-    from cloud.bench import run_bench
+    from edgesplit.cloud.bench import run_bench
     from edgesplit.output import console, err_console, write_json
 
     levels = concurrency or [1, 4, 16]
     try:
         shape = [int(d) for d in input_shape.split(",")] if input_shape else None
-        doc = run_bench(model, levels, requests, log=lambda m: err_console.print(m), shape=shape,
-                        peer_venv=peer_venv)  # fmt: skip
+        doc = run_bench(
+            model,
+            levels,
+            requests,
+            log=lambda m: err_console.print(m),
+            shape=shape,
+            peer_venv=peer_venv,
+        )
     except (ValueError, RuntimeError) as exc:
         fail(str(exc))
     table = Table(title=f"cloud bench: {model} {doc['input_shape']}, {requests} requests/cell")
     for col in ("mode", "clients", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors"):
         table.add_column(col, justify="right")
     for r in doc["results"]:
-        table.add_row(r["mode"], str(r["concurrency"]), f"{r['throughput_rps']:.0f}",
-                      f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}", f"{r['p99_ms']:.2f}",
-                      str(r["errors"]))  # fmt: skip
+        table.add_row(
+            r["mode"],
+            str(r["concurrency"]),
+            f"{r['throughput_rps']:.0f}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p90_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            str(r["errors"]),
+        )
     console.print(table)
     ratios = Table(title="ratios, measured side by side")
     ratios.add_column("ratio")

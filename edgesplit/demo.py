@@ -22,23 +22,46 @@ from rich.table import Table
 from edgesplit.output import console, err_console, fail, write_json
 
 DEVICES = ("glasses", "earbuds", "phone")
-ROUTE_STYLE = {"device": "green", "cloud": "cyan", "device+cloud": "blue", "split": "magenta",
-               "fallback": "yellow"}  # fmt: skip
+ROUTE_STYLE = {
+    "device": "green",
+    "cloud": "cyan",
+    "device+cloud": "blue",
+    "split": "magenta",
+    "fallback": "yellow",
+}
 
 
 def _events_table(events: list[dict], status: str) -> Table:
     table = Table(title=f"edgesplit demo: {status}", expand=False)
-    for col in ("t s", "device", "link", "route", "device ms", "net ms", "cloud ms", "total ms",
-                "conf", "answer", "ok"):  # fmt: skip
+    for col in (
+        "t s",
+        "device",
+        "link",
+        "route",
+        "device ms",
+        "net ms",
+        "cloud ms",
+        "total ms",
+        "conf",
+        "answer",
+        "ok",
+    ):
         table.add_column(col, overflow="fold")
     for e in events[-16:]:
         style = ROUTE_STYLE.get(e["route"], "white")
-        table.add_row(f"{e['t_s']:.1f}", e["device"], e["extra"]["link"] +
-                      (" [red](cut)[/]" if e["extra"]["cut"] else ""),
-                      f"[{style}]{e['route']}{' *' if e['degraded'] else ''}[/]",
-                      f"{e['device_ms']:.1f}", f"{e['network_ms']:.1f}", f"{e['server_ms']:.1f}",
-                      f"{e['total_ms']:.1f}", f"{e['confidence']:.2f}", str(e["label"])[:34],
-                      "[green]yes[/]" if e["correct"] else "[red]no[/]")  # fmt: skip
+        table.add_row(
+            f"{e['t_s']:.1f}",
+            e["device"],
+            e["extra"]["link"] + (" [red](cut)[/]" if e["extra"]["cut"] else ""),
+            f"[{style}]{e['route']}{' *' if e['degraded'] else ''}[/]",
+            f"{e['device_ms']:.1f}",
+            f"{e['network_ms']:.1f}",
+            f"{e['server_ms']:.1f}",
+            f"{e['total_ms']:.1f}",
+            f"{e['confidence']:.2f}",
+            str(e["label"])[:34],
+            "[green]yes[/]" if e["correct"] else "[red]no[/]",
+        )
     return table
 
 
@@ -52,14 +75,20 @@ def summarise(events: list[dict]) -> list[dict]:
         routes: dict[str, int] = {}
         for e in ev:
             routes[e["route"]] = routes.get(e["route"], 0) + 1
-        out.append({
-            "device": device, "workload": ev[0]["workload"], "policy": ev[0]["policy"],
-            "requests": len(ev),
-            "correct_fraction": float(np.mean([e["correct"] for e in ev])),
-            "degraded": sum(e["degraded"] for e in ev), "routes": routes,
-            "median_ms": float(np.median(lat)), "p95_ms": float(np.percentile(lat, 95)),
-            "bytes_up": int(sum(e["bytes_up"] for e in ev)),
-        })  # fmt: skip
+        out.append(
+            {
+                "device": device,
+                "workload": ev[0]["workload"],
+                "policy": ev[0]["policy"],
+                "requests": len(ev),
+                "correct_fraction": float(np.mean([e["correct"] for e in ev])),
+                "degraded": sum(e["degraded"] for e in ev),
+                "routes": routes,
+                "median_ms": float(np.median(lat)),
+                "p95_ms": float(np.percentile(lat, 95)),
+                "bytes_up": int(sum(e["bytes_up"] for e in ev)),
+            }
+        )
     return out
 
 
@@ -71,10 +100,16 @@ def plot_timeline(events: list[dict], windows: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     devices = [d for d in DEVICES if any(e["device"] == d for e in events)]
-    fig, axes = plt.subplots(len(devices), 1, figsize=(8, 2.2 * len(devices) + 0.6), sharex=True,
-                             squeeze=False)  # fmt: skip
-    colors = {"device": "tab:green", "cloud": "tab:cyan", "device+cloud": "tab:blue",
-              "split": "tab:purple", "fallback": "tab:orange"}  # fmt: skip
+    fig, axes = plt.subplots(
+        len(devices), 1, figsize=(8, 2.2 * len(devices) + 0.6), sharex=True, squeeze=False
+    )
+    colors = {
+        "device": "tab:green",
+        "cloud": "tab:cyan",
+        "device+cloud": "tab:blue",
+        "split": "tab:purple",
+        "fallback": "tab:orange",
+    }
     for ax, device in zip(axes[:, 0], devices, strict=True):
         ev = [e for e in events if e["device"] == device]
         for route, color in colors.items():
@@ -136,9 +171,9 @@ def demo_command(
     ),
 ) -> None:
     """Devices, emulated links and the cloud together: routing, fallback and a summary."""
-    from device import workloads
-    from device.errors import EdgesplitError
-    from device.policy import POLICY_KINDS
+    from edgesplit.device import workloads
+    from edgesplit.device.errors import EdgesplitError
+    from edgesplit.device.policy import POLICY_KINDS
     from edgesplit.rig import Rig
 
     names = devices or list(DEVICES)
@@ -160,25 +195,50 @@ def demo_command(
                     wl.build_int8()
         n_items = requests or 12
         telemetry = out / "telemetry.jsonl"
-        with err_console.status("starting...") as status, Rig(
-            names, n_items, seed, threads, policy, privacy, telemetry=telemetry,
-            log=lambda m: status.update(m),
-        ) as rig:  # fmt: skip
+        with (
+            err_console.status("starting...") as status,
+            Rig(
+                names,
+                n_items,
+                seed,
+                threads,
+                policy,
+                privacy,
+                telemetry=telemetry,
+                log=lambda m: status.update(m),
+            ) as rig,
+        ):
             status.stop()  # one live display at a time: the request view takes over
             events = _run(rig, names, duration, requests, windows, headless)
     except EdgesplitError as exc:
         fail(str(exc))
     summary = summarise(events)
     table = Table(title="summary: every request answered")
-    for col in ("device", "policy", "requests", "correct", "degraded", "routes", "median ms",
-                "p95 ms", "bytes up"):  # fmt: skip
+    for col in (
+        "device",
+        "policy",
+        "requests",
+        "correct",
+        "degraded",
+        "routes",
+        "median ms",
+        "p95 ms",
+        "bytes up",
+    ):
         table.add_column(col, justify="right")
     for s in summary:
         routes = " ".join(f"{k}:{v}" for k, v in s["routes"].items())
-        table.add_row(s["device"], s["policy"], str(s["requests"]),
-                      f"{s['correct_fraction']:.0%}", str(s["degraded"]), routes,
-                      f"{s['median_ms']:.1f}", f"{s['p95_ms']:.1f}",
-                      str(s["bytes_up"]))  # fmt: skip
+        table.add_row(
+            s["device"],
+            s["policy"],
+            str(s["requests"]),
+            f"{s['correct_fraction']:.0%}",
+            str(s["degraded"]),
+            routes,
+            f"{s['median_ms']:.1f}",
+            f"{s['p95_ms']:.1f}",
+            str(s["bytes_up"]),
+        )
     console.print(table)
     png = plot_timeline(events, windows, out / "timeline.png")
     err_console.print(f"telemetry: {telemetry}\nplot: {png}")
@@ -187,7 +247,7 @@ def demo_command(
 
 
 def _run(rig, names, duration, requests, windows, headless) -> list[dict]:
-    from sim.emulator import LinkProfile
+    from edgesplit.sim.emulator import LinkProfile
 
     events: list[dict] = []
     t0 = time.monotonic()

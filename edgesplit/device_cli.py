@@ -22,7 +22,7 @@ WorkloadOpt = Annotated[
 
 
 def _workload(name: str):
-    from device import workloads
+    from edgesplit.device import workloads
 
     try:
         return workloads.get(name)
@@ -32,7 +32,7 @@ def _workload(name: str):
 
 def _guard(fn, *args, **kwargs):
     """Run ``fn`` and turn user-facing errors into a one-line message and exit code 2."""
-    from device.errors import EdgesplitError
+    from edgesplit.device.errors import EdgesplitError
 
     try:
         return fn(*args, **kwargs)
@@ -45,7 +45,7 @@ def info(json_out: Annotated[Path | None, typer.Option("--json")] = None) -> Non
     """CPU model, the ISA flags that decide INT8 speed, ONNX Runtime version and providers."""
     import onnxruntime as ort
 
-    from device.cpuinfo import read_cpuinfo
+    from edgesplit.device.cpuinfo import read_cpuinfo
 
     cpu = read_cpuinfo()
     doc = {
@@ -70,7 +70,7 @@ def build(
     workload: Annotated[str, typer.Option("--workload", "-w", help="a workload, or 'all'")] = "all",
 ) -> None:
     """Quantise the FP32 models to static QDQ INT8 with this machine's ONNX Runtime."""
-    from device import workloads
+    from edgesplit.device import workloads
 
     selected = workloads.names() if workload == "all" else [workload]
     for name in selected:
@@ -95,9 +95,9 @@ def bench(
     rebuild: Annotated[bool, typer.Option(help="re-quantise even if INT8 files exist")] = False,
 ) -> None:
     """FP32 vs INT8 in one run: size, latency (median, p90, p99), accuracy, and the ratios."""
-    from device.bench import bench_document, merge_profile, run_bench
-    from device.cpuinfo import read_cpuinfo
-    from device.paths import cache_dir
+    from edgesplit.device.bench import bench_document, merge_profile, run_bench
+    from edgesplit.device.cpuinfo import read_cpuinfo
+    from edgesplit.device.paths import cache_dir
 
     wl = _workload(workload)
     cpu = read_cpuinfo()
@@ -135,8 +135,9 @@ def bench(
             cases.add_column(col, justify="right")
         for r in results:
             for case, st in r.latency_cases.items():
-                cases.add_row(r.variant, case, f"{st.median_ms:.2f}", f"{st.p90_ms:.2f}",
-                              f"{st.p99_ms:.2f}")  # fmt: skip
+                cases.add_row(
+                    r.variant, case, f"{st.median_ms:.2f}", f"{st.p90_ms:.2f}", f"{st.p99_ms:.2f}"
+                )
         console.print(cases)
     ratio_table = Table(title="ratios, measured side by side")
     ratio_table.add_column("ratio")
@@ -179,7 +180,7 @@ def run(
             res = _guard(predictor, image)
             console.print(f"{f}: {res.text!r} (min line confidence {res.confidence:.2f})")
         else:
-            from device.audio.synth import read_wav, resample
+            from edgesplit.device.audio.synth import read_wav, resample
 
             audio, rate = _guard(read_wav, f)
             res = _guard(predictor.classify, resample(audio, rate, 16_000))

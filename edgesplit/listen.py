@@ -14,7 +14,7 @@ from edgesplit.output import console, fail, write_json
 
 
 def _describe(msg) -> str:
-    from device.serial import protocol as p
+    from edgesplit.device.serial import protocol as p
 
     if isinstance(msg, p.ImuBatch):
         gy = max((abs(s[4]) for s in msg.samples), default=0) / 10
@@ -68,10 +68,10 @@ def listen_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="write counters + counts")] = None,
 ) -> None:
     """Show the incoming sensor stream and the link's error counters."""
-    from device.errors import EdgesplitError
-    from device.serial.firmware import FirmwareOnPty
-    from device.serial.link import SensorLink
-    from device.serial.sensing import SensorRouter
+    from edgesplit.device.errors import EdgesplitError
+    from edgesplit.device.serial.firmware import FirmwareOnPty
+    from edgesplit.device.serial.link import SensorLink
+    from edgesplit.device.serial.sensing import SensorRouter
 
     if (port is None) == (not firmware):
         fail("give --port PORT, or --firmware to listen to the bundled firmware stub")
@@ -90,7 +90,7 @@ def listen_command(
     keyword, last = "", {}
     spotter = None
     if kws:
-        from device.workloads import kws as kws_workload
+        from edgesplit.device.workloads import kws as kws_workload
 
         spotter = kws_workload.KeywordSpotter(kws_workload.model_path("fp32"))
 
@@ -102,8 +102,9 @@ def listen_command(
     router = SensorRouter(on_audio_window=on_window if spotter else None)
     end = time.monotonic() + duration if duration else float("inf")
     try:
-        with Live(_view(link, last, keyword), console=console, refresh_per_second=4,
-                  transient=headless) as live:  # fmt: skip
+        with Live(
+            _view(link, last, keyword), console=console, refresh_per_second=4, transient=headless
+        ) as live:
             while time.monotonic() < end:
                 for _, msg in link.poll():
                     last[type(msg).__name__] = _describe(msg)
@@ -136,7 +137,7 @@ def _listen_forwarder(port: str, baud: int, duration: float, json_out: Path | No
     """Edge Impulse data-forwarder lines: count samples and malformed lines, show the latest."""
     import serial
 
-    from device.serial.forwarder import ForwarderDecoder
+    from edgesplit.device.serial.forwarder import ForwarderDecoder
 
     try:
         ser = serial.serial_for_url(port, baudrate=baud, timeout=0.05)
@@ -153,8 +154,13 @@ def _listen_forwarder(port: str, baud: int, duration: float, json_out: Path | No
         pass
     finally:
         ser.close()
-    doc = {"port": port, "samples": dec.samples, "axes": dec.axes, "bad_lines": dec.bad_lines,
-           "latest": list(latest)}  # fmt: skip
+    doc = {
+        "port": port,
+        "samples": dec.samples,
+        "axes": dec.axes,
+        "bad_lines": dec.bad_lines,
+        "latest": list(latest),
+    }
     table = Table(title=f"Edge Impulse forwarder stream on {port}", show_header=False)
     for key, value in doc.items():
         table.add_row(key, str(value))

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from device.policy import PolicyConfig, RequestCosts, SplitOption
-from device.router import Answer, Router, Task
-from device.telemetry import TelemetryLog
+from edgesplit.device.policy import PolicyConfig, RequestCosts, SplitOption
+from edgesplit.device.router import Answer, Router, Task
+from edgesplit.device.telemetry import TelemetryLog
+from edgesplit.sim.emulator import LinkEmulator, LinkProfile
 from edgesplit.streams import Item
-from sim.emulator import LinkEmulator, LinkProfile
 
 HTTP_OVERHEAD_BYTES = 400  # request line, headers and the OIP JSON header (measured ~350-450)
 
@@ -36,17 +36,39 @@ class DeviceSpec:
 
 
 def _specs() -> dict[str, DeviceSpec]:
-    from device import tasks
     from edgesplit import streams
+    from edgesplit.device import tasks
 
     return {
-        "glasses": DeviceSpec("glasses", tasks.ocr_task, streams.glasses_items, ["wifi"],
-                              "deadline-aware", 1000.0, ("glasses-ocr",)),
-        "earbuds": DeviceSpec("earbuds", tasks.kws_task, streams.earbuds_items, ["ble", "lte"],
-                              "cascade", 500.0, ("kws-large", "kws-tail"), threshold=0.9),
-        "phone": DeviceSpec("phone", tasks.intent_task, streams.phone_items, ["5g"], "cascade",
-                            300.0, ("phone-intent",)),
-    }  # fmt: skip
+        "glasses": DeviceSpec(
+            "glasses",
+            tasks.ocr_task,
+            streams.glasses_items,
+            ["wifi"],
+            "deadline-aware",
+            1000.0,
+            ("glasses-ocr",),
+        ),
+        "earbuds": DeviceSpec(
+            "earbuds",
+            tasks.kws_task,
+            streams.earbuds_items,
+            ["ble", "lte"],
+            "cascade",
+            500.0,
+            ("kws-large", "kws-tail"),
+            threshold=0.9,
+        ),
+        "phone": DeviceSpec(
+            "phone",
+            tasks.intent_task,
+            streams.phone_items,
+            ["5g"],
+            "cascade",
+            300.0,
+            ("phone-intent",),
+        ),
+    }
 
 
 SPECS = _specs
@@ -87,10 +109,19 @@ class CostTracker:
         splits: tuple[SplitOption, ...] = ()
         if self.split_index is not None:
             head = self.split_head_ms or self.device_ms / 2
-            splits = (SplitOption(self.split_index, head, max(self.device_ms - head, 0.0),
-                                  int(self.split_bytes)),)  # fmt: skip
-        return RequestCosts(self.deadline_ms, int(self.request_bytes), int(self.response_bytes),
-                            self.device_ms, self.cloud_ms, splits)  # fmt: skip
+            splits = (
+                SplitOption(
+                    self.split_index, head, max(self.device_ms - head, 0.0), int(self.split_bytes)
+                ),
+            )
+        return RequestCosts(
+            self.deadline_ms,
+            int(self.request_bytes),
+            int(self.response_bytes),
+            self.device_ms,
+            self.cloud_ms,
+            splits,
+        )
 
 
 def input_bytes(x: Any) -> int:
@@ -120,13 +151,17 @@ class DeviceLoop:
         item = self.items[self.next_item % len(self.items)]
         self.next_item += 1
         emu = self.emulator
-        ans = self.router.handle(self.task, item.x, self.costs.costs(), link=emu.profile.name,
-                                 cut=emu.is_cut)  # fmt: skip
+        ans = self.router.handle(
+            self.task, item.x, self.costs.costs(), link=emu.profile.name, cut=emu.is_cut
+        )
         self.costs.update(ans, input_bytes(item.x))
-        event = asdict(ans) | {"device": self.spec.name, "policy": self.router.policy.kind,
-                               "truth": item.truth,
-                               "correct": bool(item.check(ans.label)),
-                               "t_s": time.monotonic() - t0}  # fmt: skip
+        event = asdict(ans) | {
+            "device": self.spec.name,
+            "policy": self.router.policy.kind,
+            "truth": item.truth,
+            "correct": bool(item.check(ans.label)),
+            "t_s": time.monotonic() - t0,
+        }
         self.answers.append(event)
         return event
 
@@ -134,12 +169,20 @@ class DeviceLoop:
 class Rig:
     """Context manager: cloud + emulators + routers. ``loops`` maps device name -> DeviceLoop."""
 
-    def __init__(self, devices: list[str], n_items: int, seed: int, threads: int = 1,
-                 policy: str | None = None, privacy: bool = False,
-                 threshold: float | None = None,
-                 telemetry: Path | None = None, timeout_s: float = 1.0,
-                 link_override: dict[str, LinkProfile] | None = None,
-                 log: Callable[[str], None] = lambda _m: None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        devices: list[str],
+        n_items: int,
+        seed: int,
+        threads: int = 1,
+        policy: str | None = None,
+        privacy: bool = False,
+        threshold: float | None = None,
+        telemetry: Path | None = None,
+        timeout_s: float = 1.0,
+        link_override: dict[str, LinkProfile] | None = None,
+        log: Callable[[str], None] = lambda _m: None,
+    ) -> None:
         self.devices, self.n_items, self.seed, self.threads = devices, n_items, seed, threads
         self.policy, self.privacy, self.threshold = policy, privacy, threshold
         self.telemetry_path, self.timeout_s = telemetry, timeout_s
@@ -148,10 +191,10 @@ class Rig:
         self.loops: dict[str, DeviceLoop] = {}
 
     def __enter__(self) -> Rig:
-        from cloud.repository import DEFAULT_REPOSITORY, Repository
-        from cloud.serve import ServerThread
-        from device.cloud_client import CloudClient
-        from device.resilience import CircuitBreaker
+        from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
+        from edgesplit.cloud.serve import ServerThread
+        from edgesplit.device.cloud_client import CloudClient
+        from edgesplit.device.resilience import CircuitBreaker
 
         specs = SPECS()
         models = sorted({m for d in self.devices for m in specs[d].cloud_models})
@@ -167,10 +210,18 @@ class Rig:
             emu = LinkEmulator((self.server.host, self.server.port), profile, self.seed + i)
             emu.start()
             threshold = spec.threshold if self.threshold is None else self.threshold
-            cfg = PolicyConfig(self.policy or spec.policy, threshold=threshold,  # type: ignore[arg-type]
-                               privacy=self.privacy)  # fmt: skip
-            client = CloudClient(emu.url, timeout_s=self.timeout_s, retries=1,
-                                 breaker=CircuitBreaker(3, 3.0), seed=self.seed + i)  # fmt: skip
+            cfg = PolicyConfig(
+                self.policy or spec.policy,
+                threshold=threshold,  # type: ignore[arg-type]
+                privacy=self.privacy,
+            )
+            client = CloudClient(
+                emu.url,
+                timeout_s=self.timeout_s,
+                retries=1,
+                breaker=CircuitBreaker(3, 3.0),
+                seed=self.seed + i,
+            )
             estimator = profile.estimator()
             task = spec.task(self.threads)
             items = spec.items(self.n_items, self.seed)

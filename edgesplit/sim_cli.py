@@ -19,7 +19,7 @@ SeedOpt = Annotated[int | None, typer.Option(help="override the scenario's seed"
 
 
 def _load(path: Path):
-    from sim.scenario import ScenarioError, load_scenario
+    from edgesplit.sim.scenario import ScenarioError, load_scenario
 
     try:
         return load_scenario(path)
@@ -38,15 +38,26 @@ def run(
     """Simulate every policy: a table; with --out, per-request CSV, summary JSON and PNG plots."""
     from rich.table import Table
 
-    from sim import plots
-    from sim.model import simulate
-    from sim.report import summarise, write_csv
-    from sim.splits import split_sweep
+    from edgesplit.sim import plots
+    from edgesplit.sim.model import simulate
+    from edgesplit.sim.report import summarise, write_csv
+    from edgesplit.sim.splits import split_sweep
 
     sc = _load(scenario)
     table = Table(title=f"{sc.name}: {requests or sc.requests} requests per policy")
-    for col in ("policy", "p50 ms", "p95 ms", "p99 ms", "miss %", "J/request", "battery h",
-                "bytes out", "cloud $", "accuracy", "fallbacks"):  # fmt: skip
+    for col in (
+        "policy",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "miss %",
+        "J/request",
+        "battery h",
+        "bytes out",
+        "cloud $",
+        "accuracy",
+        "fallbacks",
+    ):
         table.add_column(col, justify="right")
     summaries, runs = [], []
     for pol in sc.policies:
@@ -56,11 +67,19 @@ def run(
         summaries.append(s)
         runs.append(result)
         lat = s["latency_ms"]
-        table.add_row(pol.name, f"{lat['p50']:.1f}", f"{lat['p95']:.1f}", f"{lat['p99']:.1f}",
-                      f"{100 * s['deadline_miss_rate']:.1f}", f"{s['energy_j']['per_request']:.4f}",
-                      f"{s['battery_hours']:.1f}", str(s["bytes_leaving_device"]),
-                      f"{s['cloud_cost_usd']:.4f}", f"{s['expected_accuracy']:.3f}",
-                      str(s["routes"]["fallback"]))  # fmt: skip
+        table.add_row(
+            pol.name,
+            f"{lat['p50']:.1f}",
+            f"{lat['p95']:.1f}",
+            f"{lat['p99']:.1f}",
+            f"{100 * s['deadline_miss_rate']:.1f}",
+            f"{s['energy_j']['per_request']:.4f}",
+            f"{s['battery_hours']:.1f}",
+            str(s["bytes_leaving_device"]),
+            f"{s['cloud_cost_usd']:.4f}",
+            f"{s['expected_accuracy']:.3f}",
+            str(s["routes"]["fallback"]),
+        )
         if out:
             write_csv(result.records, out / f"{sc.name}-{pol.name}.csv")
     if json_out:
@@ -70,8 +89,10 @@ def run(
     if out:
         write_json(out / f"{sc.name}-summary.json", summaries)
         deadline = sc.workload.deadline_ms
-        pngs = [plots.latency_cdf(runs, out / f"{sc.name}-latency-cdf.png", deadline),
-                plots.pareto(summaries, out / f"{sc.name}-pareto.png")]  # fmt: skip
+        pngs = [
+            plots.latency_cdf(runs, out / f"{sc.name}-latency-cdf.png", deadline),
+            plots.pareto(summaries, out / f"{sc.name}-pareto.png"),
+        ]
         if sc.workload.split_points:
             with err_console.status("split-point sweep..."):
                 rows = split_sweep(sc, requests=min(requests or sc.requests, 500), seed=seed)
@@ -95,25 +116,40 @@ def splits(
     """Neurosurgeon's study: latency at every split point, and the best one per uplink rate."""
     from rich.table import Table
 
-    from sim import plots
-    from sim.splits import best_split_index, split_sweep, with_uplink
+    from edgesplit.sim import plots
+    from edgesplit.sim.splits import best_split_index, split_sweep, with_uplink
 
     sc = _load(scenario)
     if not sc.workload.split_points:
         fail(f"{scenario}: the workload has no split points (give it a device_profile)")
     table = Table(title=f"{sc.name}: best split per uplink")
-    for col in ("uplink Mbit/s", "best split", "tensor bytes", "mean ms", "device-only ms",
-                "cloud-side ms"):  # fmt: skip
+    for col in (
+        "uplink Mbit/s",
+        "best split",
+        "tensor bytes",
+        "mean ms",
+        "device-only ms",
+        "cloud-side ms",
+    ):
         table.add_column(col, justify="right")
     for mbps in up_mbps or [100.0, 10.0, 1.0, 0.1]:
         rows = split_sweep(with_uplink(sc, mbps), requests, seed)
         best = best_split_index(rows)
         row = next(r for r in rows if r.index == best)
-        table.add_row(f"{mbps:g}", str(best), str(row.tensor_bytes), f"{row.latency_ms:.1f}",
-                      f"{rows[-1].latency_ms:.1f}", f"{rows[0].latency_ms:.1f}")  # fmt: skip
+        table.add_row(
+            f"{mbps:g}",
+            str(best),
+            str(row.tensor_bytes),
+            f"{row.latency_ms:.1f}",
+            f"{rows[-1].latency_ms:.1f}",
+            f"{rows[0].latency_ms:.1f}",
+        )
         if out:
-            p = plots.split_sweep(rows, out / f"{sc.name}-split-{mbps:g}mbps.png",
-                                  f"{sc.name}: split points at {mbps:g} Mbit/s uplink")  # fmt: skip
+            p = plots.split_sweep(
+                rows,
+                out / f"{sc.name}-split-{mbps:g}mbps.png",
+                f"{sc.name}: split points at {mbps:g} Mbit/s uplink",
+            )
             err_console.print(f"wrote {p}")
     console.print(table)
 
@@ -140,8 +176,8 @@ def sweep_command(
     from rich.progress import Progress
     from rich.table import Table
 
-    from sim.scenario import ScenarioError, load_scenario_doc, parse_scenario
-    from sim.sweep import parse_param, sweep
+    from edgesplit.sim.scenario import ScenarioError, load_scenario_doc, parse_scenario
+    from edgesplit.sim.sweep import parse_param, sweep
 
     try:
         doc = load_scenario_doc(scenario)
@@ -162,13 +198,15 @@ def sweep_command(
     for col in (*names, "policy", "p50 ms", "p95 ms", "miss %", "mJ/request", "accuracy"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(*(str(r[n]) for n in names), r["policy"],
-                      f"{r['p50_ms']:.1f} ± {r['p50_ms_ci95']:.1f}",
-                      f"{r['p95_ms']:.1f} ± {r['p95_ms_ci95']:.1f}",
-                      f"{100 * r['deadline_miss_rate']:.1f} ± "
-                      f"{100 * r['deadline_miss_rate_ci95']:.1f}",
-                      f"{r['energy_mj_per_request']:.2f} ± {r['energy_mj_per_request_ci95']:.2f}",
-                      f"{r['expected_accuracy']:.3f}")  # fmt: skip
+        table.add_row(
+            *(str(r[n]) for n in names),
+            r["policy"],
+            f"{r['p50_ms']:.1f} ± {r['p50_ms_ci95']:.1f}",
+            f"{r['p95_ms']:.1f} ± {r['p95_ms_ci95']:.1f}",
+            f"{100 * r['deadline_miss_rate']:.1f} ± {100 * r['deadline_miss_rate_ci95']:.1f}",
+            f"{r['energy_mj_per_request']:.2f} ± {r['energy_mj_per_request_ci95']:.2f}",
+            f"{r['expected_accuracy']:.3f}",
+        )
     console.print(table)
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -190,7 +228,7 @@ def bench_command(
     """Simulated requests per wall-second, beside a bare SimPy skeleton of the same chain."""
     from rich.table import Table
 
-    from sim.bench import bench
+    from edgesplit.sim.bench import bench
 
     sc = _load(scenario)
     table = Table(title=f"{sc.name}: simulator speed, {requests} requests x {rounds} rounds")
@@ -201,10 +239,13 @@ def bench_command(
         with err_console.status(f"timing {pol}..."):
             r = bench(sc, pol, requests, rounds)
         results.append(r)
-        table.add_row(pol, f"{r['edgesplit_requests_per_s']:,.0f}",
-                      f"{r['skeleton_requests_per_s']:,.0f}",
-                      f"{r['ratio_edgesplit_over_skeleton']:.2f}x",
-                      f"{r['seconds_per_million_requests']:.1f}")  # fmt: skip
+        table.add_row(
+            pol,
+            f"{r['edgesplit_requests_per_s']:,.0f}",
+            f"{r['skeleton_requests_per_s']:,.0f}",
+            f"{r['ratio_edgesplit_over_skeleton']:.2f}x",
+            f"{r['seconds_per_million_requests']:.1f}",
+        )
     console.print(table)
     if json_out:
         write_json(json_out, results)
@@ -227,8 +268,8 @@ def validate_command(
     """The real router over the link emulator vs the simulator with the same profile."""
     from rich.table import Table
 
+    from edgesplit.sim.emulator import LinkProfile
     from edgesplit.validate import validate
-    from sim.emulator import LinkProfile
 
     try:
         profile = LinkProfile.technology(link)
@@ -237,20 +278,34 @@ def validate_command(
     if device not in ("glasses", "earbuds", "phone"):
         fail(f"--device {device!r}: expected glasses, earbuds or phone")
     with err_console.status("validating...") as status:
-        report = validate(device, profile, policy or ["device-only", "cloud-only", "cascade"],
-                          requests, seed, log=status.update)  # fmt: skip
+        report = validate(
+            device,
+            profile,
+            policy or ["device-only", "cloud-only", "cascade"],
+            requests,
+            seed,
+            log=status.update,
+        )
     m = report["measured"]
-    table = Table(title=f"sim vs real: {device} over {link} ({requests} requests per policy; "
-                  f"device {m['device_ms']:.2f} ms, cloud {m['cloud_ms']:.2f} ms, "
-                  f"escalation {m['escalation_rate']:.0%})")  # fmt: skip
+    table = Table(
+        title=f"sim vs real: {device} over {link} ({requests} requests per policy; "
+        f"device {m['device_ms']:.2f} ms, cloud {m['cloud_ms']:.2f} ms, "
+        f"escalation {m['escalation_rate']:.0%})"
+    )
     for col in ("policy", "real p50", "sim p50", "err p50", "real p95", "sim p95", "err p95"):
         table.add_column(col, justify="right")
     ok = True
     for r in report["policies"]:
         ok &= r["p50_rel_error"] <= max_error and r["p95_rel_error"] <= max_error
-        table.add_row(r["policy"], f"{r['real_p50_ms']:.1f}", f"{r['sim_p50_ms']:.1f}",
-                      f"{r['p50_rel_error']:.0%}", f"{r['real_p95_ms']:.1f}",
-                      f"{r['sim_p95_ms']:.1f}", f"{r['p95_rel_error']:.0%}")  # fmt: skip
+        table.add_row(
+            r["policy"],
+            f"{r['real_p50_ms']:.1f}",
+            f"{r['sim_p50_ms']:.1f}",
+            f"{r['p50_rel_error']:.0%}",
+            f"{r['real_p95_ms']:.1f}",
+            f"{r['sim_p95_ms']:.1f}",
+            f"{r['p95_rel_error']:.0%}",
+        )
     console.print(table)
     report["within_goal"] = ok
     console.print(

@@ -22,8 +22,8 @@ class Item:
 
 def audio_stream(n_utterances: int, seed: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Utterances by held-out voices separated by 0.6-1.4 s of quiet noise; (onset, word) truth."""
-    from device.audio.kws_data import KEYWORDS, UNKNOWN_WORDS
-    from device.audio.synth import ACCENTS, Utterance, split_variants, synthesize
+    from edgesplit.device.audio.kws_data import KEYWORDS, UNKNOWN_WORDS
+    from edgesplit.device.audio.synth import ACCENTS, Utterance, split_variants, synthesize
 
     rng = np.random.default_rng(seed)
     variants = split_variants()["test"]
@@ -33,8 +33,13 @@ def audio_stream(n_utterances: int, seed: int) -> tuple[np.ndarray, list[tuple[i
         pieces.append(gap)
         pos += gap.size
         word = str(rng.choice(KEYWORDS)) if rng.random() < 0.85 else str(rng.choice(UNKNOWN_WORDS))
-        utt = Utterance(word, str(rng.choice(ACCENTS)), str(rng.choice(variants)),
-                        int(rng.integers(140, 200)), int(rng.integers(35, 65)))  # fmt: skip
+        utt = Utterance(
+            word,
+            str(rng.choice(ACCENTS)),
+            str(rng.choice(variants)),
+            int(rng.integers(140, 200)),
+            int(rng.integers(35, 65)),
+        )
         speech = synthesize(utt)
         speech = 0.6 * speech / (np.abs(speech).max() + 1e-9)
         pieces.append(speech + rng.normal(0, 0.003, speech.size).astype(np.float32))
@@ -46,9 +51,9 @@ def audio_stream(n_utterances: int, seed: int) -> tuple[np.ndarray, list[tuple[i
 
 def earbuds_items(n: int, seed: int) -> list[Item]:
     """VAD-gated 1 s windows around each detected utterance, as MFCC features."""
-    from device.audio.features import CLIP_SAMPLES, mfcc
-    from device.audio.kws_data import KEYWORDS, UNKNOWN
-    from device.audio.vad import SileroVad
+    from edgesplit.device.audio.features import CLIP_SAMPLES, mfcc
+    from edgesplit.device.audio.kws_data import KEYWORDS, UNKNOWN
+    from edgesplit.device.audio.vad import SileroVad
 
     audio, truth = audio_stream(n, seed)
     items = []
@@ -65,8 +70,8 @@ def earbuds_items(n: int, seed: int) -> list[Item]:
 
 
 def glasses_items(n: int, seed: int) -> list[Item]:
-    from device.metrics import character_error_rate
-    from device.vision.render import render_frame
+    from edgesplit.device.metrics import character_error_rate
+    from edgesplit.device.vision.render import render_frame
 
     items = []
     for i in range(n):
@@ -77,9 +82,8 @@ def glasses_items(n: int, seed: int) -> list[Item]:
 
 
 def phone_items(n: int, seed: int) -> list[Item]:
-    from device.text.intents import LABELS, utterances
+    from edgesplit.device.text.intents import LABELS, utterances
 
     texts, labels = utterances("test", per_template=1, seed=seed)
     order = np.random.default_rng(seed).permutation(len(texts))[:n]
-    return [Item(texts[j], LABELS[labels[j]], lambda a, t=LABELS[labels[j]]: a == t)
-            for j in order]  # fmt: skip
+    return [Item(texts[j], LABELS[labels[j]], lambda a, t=LABELS[labels[j]]: a == t) for j in order]

@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from device.policy import PolicyConfig
-from device.resilience import CircuitBreaker
+from edgesplit.device.policy import PolicyConfig
+from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.rig import Rig
-from sim.emulator import LinkEmulator, LinkProfile
+from edgesplit.sim.emulator import LinkEmulator, LinkProfile
 
 
 def _samples_ms(fn: Callable[[], object], n: int, gap_s: float = 0.0) -> list[float]:
@@ -35,16 +35,24 @@ def _samples_ms(fn: Callable[[], object], n: int, gap_s: float = 0.0) -> list[fl
     return times
 
 
-def validate(device: str, profile: LinkProfile, policies: list[str], requests: int, seed: int,
-             gap_s: float = 0.02, sim_requests: int = 4000,
-             log: Callable[[str], None] = lambda _m: None) -> dict:  # fmt: skip
-    from device.oip_client import OipClient
-    from sim.model import simulate
-    from sim.report import summarise
-    from sim.scenario import parse_scenario
+def validate(
+    device: str,
+    profile: LinkProfile,
+    policies: list[str],
+    requests: int,
+    seed: int,
+    gap_s: float = 0.02,
+    sim_requests: int = 4000,
+    log: Callable[[str], None] = lambda _m: None,
+) -> dict:
+    from edgesplit.device.oip_client import OipClient
+    from edgesplit.sim.model import simulate
+    from edgesplit.sim.report import summarise
+    from edgesplit.sim.scenario import parse_scenario
 
-    with Rig([device], requests, seed, policy=policies[0],
-             link_override={device: profile}, log=log) as rig:  # fmt: skip
+    with Rig(
+        [device], requests, seed, policy=policies[0], link_override={device: profile}, log=log
+    ) as rig:
         loop = rig.loops[device]
         task, items = loop.task, loop.items
         log("measuring the device profile and the cloud over loopback...")
@@ -82,34 +90,60 @@ def validate(device: str, profile: LinkProfile, policies: list[str], requests: i
         up_bytes = st.bytes_up // max(1, st.connections)
         down_bytes = st.bytes_down // max(1, st.connections)
     doc = {
-        "name": f"validate-{device}-{profile.name}", "seed": seed, "requests": sim_requests,
+        "name": f"validate-{device}-{profile.name}",
+        "seed": seed,
+        "requests": sim_requests,
         "device": {"name": device, "cores": 1},
         "links": [profile.scenario_link()],
-        "workload": {"name": task.name, "rate_per_s": 0.5, "deadline_ms": 1000,
-                     "request_bytes": up_bytes, "response_bytes": down_bytes,
-                     "device_model_ms": device_ms, "service_distribution": "empirical",
-                     "device_samples_ms": device_samples, "device_accuracy": 0.9,
-                     "cloud_accuracy": 0.95, "escalation_rate": escalation},
-        "cloud": {"replicas": 1, "max_batch": 1, "batch_delay_ms": 0, "batch_fixed_ms": cloud_ms,
-                  "per_item_ms": 0},
+        "workload": {
+            "name": task.name,
+            "rate_per_s": 0.5,
+            "deadline_ms": 1000,
+            "request_bytes": up_bytes,
+            "response_bytes": down_bytes,
+            "device_model_ms": device_ms,
+            "service_distribution": "empirical",
+            "device_samples_ms": device_samples,
+            "device_accuracy": 0.9,
+            "cloud_accuracy": 0.95,
+            "escalation_rate": escalation,
+        },
+        "cloud": {
+            "replicas": 1,
+            "max_batch": 1,
+            "batch_delay_ms": 0,
+            "batch_fixed_ms": cloud_ms,
+            "per_item_ms": 0,
+        },
         "policies": [{"kind": p, "threshold": threshold} for p in policies],
-    }  # fmt: skip
+    }
     sc = parse_scenario(doc, "sim validate")
     rows = []
     for pol in policies:
         s = summarise(simulate(sc, pol))
         r = np.array(real[pol])
-        row = {"policy": pol, "real_p50_ms": float(np.percentile(r, 50)),
-               "real_p95_ms": float(np.percentile(r, 95)),
-               "sim_p50_ms": s["latency_ms"]["p50"],
-               "sim_p95_ms": s["latency_ms"]["p95"]}  # fmt: skip
+        row = {
+            "policy": pol,
+            "real_p50_ms": float(np.percentile(r, 50)),
+            "real_p95_ms": float(np.percentile(r, 95)),
+            "sim_p50_ms": s["latency_ms"]["p50"],
+            "sim_p95_ms": s["latency_ms"]["p95"],
+        }
         for q in ("p50", "p95"):
             row[f"{q}_rel_error"] = (
                 abs(row[f"sim_{q}_ms"] - row[f"real_{q}_ms"]) / row[f"real_{q}_ms"]
             )
         rows.append(row)
-    return {"device": device, "link": profile.name, "requests_per_policy": requests,
-            "measured": {"device_ms": device_ms, "cloud_ms": cloud_ms,
-                         "escalation_rate": escalation, "request_bytes": up_bytes,
-                         "response_bytes": down_bytes},
-            "policies": rows}  # fmt: skip
+    return {
+        "device": device,
+        "link": profile.name,
+        "requests_per_policy": requests,
+        "measured": {
+            "device_ms": device_ms,
+            "cloud_ms": cloud_ms,
+            "escalation_rate": escalation,
+            "request_bytes": up_bytes,
+            "response_bytes": down_bytes,
+        },
+        "policies": rows,
+    }

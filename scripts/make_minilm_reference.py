@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 
 import torch
+from edgesplit.device.text.minilm_onnx import minilm_dir
+from edgesplit.device.text.tokenizer import TextTokenizer
 from transformers import BertModel
-
-from device.text.minilm_onnx import minilm_dir
-from device.text.tokenizer import TextTokenizer
 
 SENTENCES = [
     "order a coffee",
@@ -35,11 +34,16 @@ def main() -> None:
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
         emb = torch.nn.functional.normalize(pooled, dim=1).numpy()
     out = Path(__file__).resolve().parents[1] / "tests" / "data" / "minilm_reference.json"
-    out.write_text(json.dumps({
-        "source": "transformers BertModel + mean pooling + L2 normalisation",
-        "sentences": SENTENCES,
-        "embeddings": [[round(float(v), 7) for v in row] for row in emb],
-    }) + "\n")  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {
+                "source": "transformers BertModel + mean pooling + L2 normalisation",
+                "sentences": SENTENCES,
+                "embeddings": [[round(float(v), 7) for v in row] for row in emb],
+            }
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device.serial import protocol as p
+from edgesplit.device.serial import protocol as p
 
 OUT = Path(__file__).resolve().parents[1] / "firmware_stubs" / "protocol" / "vectors.txt"
 

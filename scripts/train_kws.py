@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from edgesplit.device.audio.features import FRAMES, MFCC_COEFFS
+from edgesplit.device.audio.kws_data import DATASET_VERSION, LABELS, load_dataset
 from torch import nn
-
-from device.audio.features import FRAMES, MFCC_COEFFS
-from device.audio.kws_data import DATASET_VERSION, LABELS, load_dataset
 
 
 class DSCNN(nn.Module):

@@ -12,9 +12,8 @@ import time
 
 import numpy as np
 import simpy
-
-from sim.model import simulate
-from sim.scenario import Scenario
+from edgesplit.sim.model import simulate
+from edgesplit.sim.scenario import Scenario
 
 
 def skeleton(scenario: Scenario, requests: int, seed: int, policy: str) -> float:
@@ -48,14 +47,16 @@ def skeleton(scenario: Scenario, requests: int, seed: int, policy: str) -> float
             if policy == "device-only" or rng.random() >= wl.escalation_rate:
                 return
         for p, res in zip(params, ups, strict=True):
-            yield from hop(res, wl.request_bytes * 8 / (p["up_mbps"] * 1e6),
-                           p["one_way_delay_ms"] / 1e3)  # fmt: skip
+            yield from hop(
+                res, wl.request_bytes * 8 / (p["up_mbps"] * 1e6), p["one_way_delay_ms"] / 1e3
+            )
         with server.request() as req:
             yield req
             yield env.timeout(cloud_s)
         for p, res in zip(reversed(params), reversed(downs), strict=True):
-            yield from hop(res, wl.response_bytes * 8 / (p["down_mbps"] * 1e6),
-                           p["one_way_delay_ms"] / 1e3)  # fmt: skip
+            yield from hop(
+                res, wl.response_bytes * 8 / (p["down_mbps"] * 1e6), p["one_way_delay_ms"] / 1e3
+            )
 
     def arrivals():
         for _ in range(requests):

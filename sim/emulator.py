@@ -24,9 +24,8 @@ import threading
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-
-from device.policy import LinkEstimator
-from sim.links import TECHNOLOGIES, jitter_mean_s, packets
+from edgesplit.device.policy import LinkEstimator
+from edgesplit.sim.links import TECHNOLOGIES, jitter_mean_s, packets
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,15 @@ class LinkProfile:
         if name not in TECHNOLOGIES:
             raise ValueError(f"link profile {name!r}: expected one of {', '.join(TECHNOLOGIES)}")
         t = TECHNOLOGIES[name]
-        base = cls(name, t.up_mbps, t.down_mbps, t.one_way_delay_ms, t.jitter_p90_ms,
-                   t.loss_rate, t.retransmit_timeout_ms)  # fmt: skip
+        base = cls(
+            name,
+            t.up_mbps,
+            t.down_mbps,
+            t.one_way_delay_ms,
+            t.jitter_p90_ms,
+            t.loss_rate,
+            t.retransmit_timeout_ms,
+        )
         return replace(base, **overrides)
 
     @classmethod
@@ -55,11 +61,15 @@ class LinkProfile:
         keep = 1.0
         for p in profiles:
             keep *= 1 - p.loss_rate
-        return cls("+".join(p.name for p in profiles), min(p.up_mbps for p in profiles),
-                   min(p.down_mbps for p in profiles),
-                   sum(p.one_way_delay_ms for p in profiles),
-                   sum(p.jitter_p90_ms for p in profiles), 1 - keep,
-                   max(p.retransmit_timeout_ms for p in profiles))  # fmt: skip
+        return cls(
+            "+".join(p.name for p in profiles),
+            min(p.up_mbps for p in profiles),
+            min(p.down_mbps for p in profiles),
+            sum(p.one_way_delay_ms for p in profiles),
+            sum(p.jitter_p90_ms for p in profiles),
+            1 - keep,
+            max(p.retransmit_timeout_ms for p in profiles),
+        )
 
     def estimator(self) -> LinkEstimator:
         """The device's starting link estimate on this network: its nominal figures."""
@@ -68,10 +78,15 @@ class LinkProfile:
     def scenario_link(self) -> dict:
         """This profile as a scenario ``links`` entry (for ``sim validate``)."""
         tech = self.name if self.name in TECHNOLOGIES else "wifi"
-        return {"technology": tech, "up_mbps": self.up_mbps, "down_mbps": self.down_mbps,
-                "one_way_delay_ms": self.one_way_delay_ms, "loss_rate": self.loss_rate,
-                "jitter_p90_ms": self.jitter_p90_ms,
-                "retransmit_timeout_ms": self.retransmit_timeout_ms}  # fmt: skip
+        return {
+            "technology": tech,
+            "up_mbps": self.up_mbps,
+            "down_mbps": self.down_mbps,
+            "one_way_delay_ms": self.one_way_delay_ms,
+            "loss_rate": self.loss_rate,
+            "jitter_p90_ms": self.jitter_p90_ms,
+            "retransmit_timeout_ms": self.retransmit_timeout_ms,
+        }
 
 
 @dataclass
@@ -102,8 +117,14 @@ class _Flow:
 
 
 class LinkEmulator:
-    def __init__(self, target: tuple[str, int], profile: LinkProfile, seed: int = 0,
-                 host: str = "127.0.0.1", port: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        target: tuple[str, int],
+        profile: LinkProfile,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.target, self.profile = target, profile
         self.rng = np.random.default_rng(seed)
         self.host, self.port = host, port
@@ -205,8 +226,13 @@ class LinkEmulator:
             return 0
         return int(self.rng.binomial(packets(nbytes), loss))
 
-    async def _pump(self, reader: asyncio.StreamReader, flow: _Flow, up: bool,
-                    writers: list[asyncio.StreamWriter]) -> None:  # fmt: skip
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        flow: _Flow,
+        up: bool,
+        writers: list[asyncio.StreamWriter],
+    ) -> None:
         loop = asyncio.get_running_loop()
         try:
             while data := await reader.read(65536):

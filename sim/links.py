@@ -53,38 +53,95 @@ TECHNOLOGIES: dict[str, LinkTechnology] = {
     # 30 ms connection interval is typical on phones (Apple guidelines: iOS minimum 15 ms), so a
     # packet waits on average half an interval; nRF52832 at 3 V: TX 7.1 mA, RX 6.5 mA.
     "ble": LinkTechnology(
-        "ble", 0.2, 0.2, 15.0, 15.0, 0.001, 30.0,
-        RadioPower(base_mw=21.3, up_mw_per_mbps=0.0, down_mw_per_mbps=0.0, tail_s=0.0,
-                   tail_mw=0.0, promotion_s=0.0, promotion_mw=0.0),
-        ("Memfault BLE throughput primer", "Bluetooth Core spec / Apple Accessory Design "
-         "Guidelines (connection interval)", "Nordic nRF52832 product spec (7.1 mA TX at 3 V)"),
+        "ble",
+        0.2,
+        0.2,
+        15.0,
+        15.0,
+        0.001,
+        30.0,
+        RadioPower(
+            base_mw=21.3,
+            up_mw_per_mbps=0.0,
+            down_mw_per_mbps=0.0,
+            tail_s=0.0,
+            tail_mw=0.0,
+            promotion_s=0.0,
+            promotion_mw=0.0,
+        ),
+        (
+            "Memfault BLE throughput primer",
+            "Bluetooth Core spec / Apple Accessory Design Guidelines (connection interval)",
+            "Nordic nRF52832 product spec (7.1 mA TX at 3 V)",
+        ),
     ),
     # Wi-Fi: 802.11n single client 88 Mbps (EdgeCloudSim); hop latency median ~3 ms, p90 ~20 ms
     # (Sui et al. MobiSys 2016); power model Huang et al. 2012 (Wi-Fi column).
     "wifi": LinkTechnology(
-        "wifi", 88.0, 88.0, 3.0, 17.0, 0.001, 200.0,
-        RadioPower(base_mw=132.86, up_mw_per_mbps=283.17, down_mw_per_mbps=137.01, tail_s=0.238,
-                   tail_mw=119.3, promotion_s=0.079, promotion_mw=124.4),
+        "wifi",
+        88.0,
+        88.0,
+        3.0,
+        17.0,
+        0.001,
+        200.0,
+        RadioPower(
+            base_mw=132.86,
+            up_mw_per_mbps=283.17,
+            down_mw_per_mbps=137.01,
+            tail_s=0.238,
+            tail_mw=119.3,
+            promotion_s=0.079,
+            promotion_mw=124.4,
+        ),
         ("EdgeCloudSim 802.11n model", "Sui et al. MobiSys 2016", "Huang et al. MobiSys 2012"),
     ),
     # LTE: median 13 Mbps down / 6 up (Huang et al. 2012); 40 ms one-way as Firebase's "LTE"
     # profile; 0.1 % loss (same profile); RRC promotion 260 ms, tail 11.576 s at ~1 W.
     "lte": LinkTechnology(
-        "lte", 6.0, 13.0, 40.0, 30.0, 0.001, 300.0,
-        RadioPower(base_mw=1288.04, up_mw_per_mbps=438.39, down_mw_per_mbps=51.97,
-                   tail_s=11.576, tail_mw=1060.0, promotion_s=0.260, promotion_mw=1210.7),
+        "lte",
+        6.0,
+        13.0,
+        40.0,
+        30.0,
+        0.001,
+        300.0,
+        RadioPower(
+            base_mw=1288.04,
+            up_mw_per_mbps=438.39,
+            down_mw_per_mbps=51.97,
+            tail_s=11.576,
+            tail_mw=1060.0,
+            promotion_s=0.260,
+            promotion_mw=1210.7,
+        ),
         ("Huang et al. MobiSys 2012", "Firebase Test Lab network profiles (LTE)"),
     ),
     # 5G (US, H1 2024): median uplink 14.56 Mbps, latency ~47 ms RTT (Ookla via RCR Wireless);
     # downlink and RRC timers assumed LTE-like (NSA 5G anchors on LTE): marked as an assumption.
     "5g": LinkTechnology(
-        "5g", 14.56, 100.0, 23.5, 25.0, 0.001, 300.0,
-        RadioPower(base_mw=1288.04, up_mw_per_mbps=438.39, down_mw_per_mbps=51.97,
-                   tail_s=11.576, tail_mw=1060.0, promotion_s=0.260, promotion_mw=1210.7),
-        ("Ookla via RCR Wireless (uplink, latency)",
-         "assumption: LTE-like RRC power states (NSA 5G), Huang et al. 2012"),
+        "5g",
+        14.56,
+        100.0,
+        23.5,
+        25.0,
+        0.001,
+        300.0,
+        RadioPower(
+            base_mw=1288.04,
+            up_mw_per_mbps=438.39,
+            down_mw_per_mbps=51.97,
+            tail_s=11.576,
+            tail_mw=1060.0,
+            promotion_s=0.260,
+            promotion_mw=1210.7,
+        ),
+        (
+            "Ookla via RCR Wireless (uplink, latency)",
+            "assumption: LTE-like RRC power states (NSA 5G), Huang et al. 2012",
+        ),
     ),
-}  # fmt: skip
+}
 
 
 def transfer_energy_j(

@@ -16,11 +16,10 @@ from functools import partial
 
 import numpy as np
 import simpy
-
-from device.policy import LinkEstimator, decide, should_escalate
-from device.resilience import CircuitBreaker, backoff_ms
-from sim.links import TECHNOLOGIES, jitter_mean_s, packets, radio_energy_j
-from sim.scenario import Policy, Scenario
+from edgesplit.device.policy import LinkEstimator, decide, should_escalate
+from edgesplit.device.resilience import CircuitBreaker, backoff_ms
+from edgesplit.sim.links import TECHNOLOGIES, jitter_mean_s, packets, radio_energy_j
+from edgesplit.sim.scenario import Policy, Scenario
 
 
 @dataclass(slots=True)
@@ -87,8 +86,14 @@ class FifoStation:
 
 
 class LinkSim:
-    def __init__(self, env: simpy.Environment, params: dict, draws: Draws,
-                 rng: np.random.Generator, track_radio: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        env: simpy.Environment,
+        params: dict,
+        draws: Draws,
+        rng: np.random.Generator,
+        track_radio: bool = False,
+    ) -> None:
         self.env, self.p, self.draws, self.rng = env, params, draws, rng
         self.track_radio = track_radio
         self.up, self.down = FifoStation(1), FifoStation(1)  # one radio channel each way
@@ -208,8 +213,9 @@ class RunResult:
     breaker_opens: int = 0
 
 
-def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
-             requests: int | None = None) -> RunResult:  # fmt: skip
+def simulate(
+    scenario: Scenario, policy: str | Policy, seed: int | None = None, requests: int | None = None
+) -> RunResult:
     """Run one policy (a Policy or a kind/label in the scenario); every draw comes from ``seed``."""
     pol = _resolve_policy(scenario, policy)
     cfg = pol.config()
@@ -220,8 +226,10 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
     costs = scenario.request_costs()
     draws = Draws(rng)
     cpu = FifoStation(dev.cores)
-    links = [LinkSim(env, scenario.link_params(i), draws, rng, track_radio=i == 0)
-             for i in range(len(scenario.links))]  # fmt: skip
+    links = [
+        LinkSim(env, scenario.link_params(i), draws, rng, track_radio=i == 0)
+        for i in range(len(scenario.links))
+    ]
     cloud = CloudSim(env, scenario)
     gen = wl.generation
     streams = None
@@ -352,8 +360,15 @@ def simulate(scenario: Scenario, policy: str | Policy, seed: int | None = None,
     env.run()
     radio = TECHNOLOGIES[scenario.links[0].technology]
     compute_j = dev.compute_power_w * sum(r.device_compute_s for r in records)
-    return RunResult(scenario, pol.name, records, env.now,
-                     radio_energy_j(radio, links[0].busy), compute_j, breaker.opens)  # fmt: skip
+    return RunResult(
+        scenario,
+        pol.name,
+        records,
+        env.now,
+        radio_energy_j(radio, links[0].busy),
+        compute_j,
+        breaker.opens,
+    )
 
 
 def _resolve_policy(scenario: Scenario, policy: str | Policy) -> Policy:

@@ -9,9 +9,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
-from sim.model import RunResult  # noqa: E402
-from sim.splits import SplitRow  # noqa: E402
+from edgesplit.sim.model import RunResult  # noqa: E402
+from edgesplit.sim.splits import SplitRow  # noqa: E402
 
 
 def latency_cdf(runs: list[RunResult], path: Path, deadline_ms: float | None = None) -> Path:
@@ -33,17 +32,20 @@ def latency_cdf(runs: list[RunResult], path: Path, deadline_ms: float | None = N
 def pareto(summaries: list[dict], path: Path) -> Path:
     """Latency (p95) against device energy per request; the non-dominated policies joined."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    pts = [(s["energy_j"]["per_request"] * 1e3, s["latency_ms"]["p95"], s["policy"])
-           for s in summaries]  # fmt: skip
-    front = sorted(p for p in pts if not any(q[0] <= p[0] and q[1] <= p[1] and q[:2] != p[:2]
-                                             for q in pts))  # fmt: skip
+    pts = [
+        (s["energy_j"]["per_request"] * 1e3, s["latency_ms"]["p95"], s["policy"]) for s in summaries
+    ]
+    front = sorted(
+        p for p in pts if not any(q[0] <= p[0] and q[1] <= p[1] and q[:2] != p[:2] for q in pts)
+    )
     names: dict[tuple[float, float], list[str]] = {}
     for e, lat, name in pts:  # policies that coincide share one point and one label
         names.setdefault((round(e, 6), round(lat, 6)), []).append(name)
     for (e, lat), group in names.items():
         ax.scatter(e, lat, s=40, zorder=3)
-        ax.annotate(" = ".join(group), (e, lat), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8)  # fmt: skip
+        ax.annotate(
+            " = ".join(group), (e, lat), textcoords="offset points", xytext=(5, 4), fontsize=8
+        )
     if len(front) > 1:
         ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto front")
         ax.legend(fontsize=8)
@@ -60,8 +62,12 @@ def split_sweep(rows: list[SplitRow], path: Path, title: str) -> Path:
     labels = [str(r.index) for r in rows]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(7, 0.35 * len(rows) + 3), 6), sharex=True)
     bottom_acc = np.zeros(len(rows))
-    for attr, name in (("device_ms", "device"), ("uplink_ms", "uplink"), ("cloud_ms", "cloud"),
-                       ("downlink_ms", "downlink")):  # fmt: skip
+    for attr, name in (
+        ("device_ms", "device"),
+        ("uplink_ms", "uplink"),
+        ("cloud_ms", "cloud"),
+        ("downlink_ms", "downlink"),
+    ):
         vals = np.array([getattr(r, attr) for r in rows])
         top.bar(x, vals, bottom=bottom_acc, label=name)
         bottom_acc += vals

@@ -7,8 +7,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
-
-from sim.model import Record, RunResult
+from edgesplit.sim.model import Record, RunResult
 
 ROUTES = ("device", "cloud", "device+cloud", "split", "fallback")
 CLOUD_ROUTES = ("cloud", "device+cloud", "split")
@@ -31,13 +30,19 @@ def summarise(run: RunResult) -> dict:
         "completed": len(recs),
         "dropped": len(run.records) - len(recs),
         "simulated_s": run.duration_s,
-        "latency_ms": {q: float(np.percentile(lat_ms, p)) for q, p in
-                       (("p50", 50), ("p95", 95), ("p99", 99))} | {"mean": float(lat_ms.mean())},
+        "latency_ms": {
+            q: float(np.percentile(lat_ms, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))
+        }
+        | {"mean": float(lat_ms.mean())},
         "deadline_miss_rate": float(np.mean([r.deadline_missed for r in recs])),
         "routes": {k: sum(r.route == k for r in recs) for k in ROUTES},
         "breaker_opens": run.breaker_opens,
-        "energy_j": {"device_compute": run.device_compute_j, "radio": radio_j, "idle": idle_j,
-                     "per_request": total_j / max(1, len(recs))},
+        "energy_j": {
+            "device_compute": run.device_compute_j,
+            "radio": radio_j,
+            "idle": idle_j,
+            "per_request": total_j / max(1, len(recs)),
+        },
         "radio": run.device_radio,
         "average_power_w": avg_power_w,
         "battery_hours": dev.battery_wh / avg_power_w if avg_power_w > 0 else float("inf"),
@@ -46,9 +51,16 @@ def summarise(run: RunResult) -> dict:
         "cloud_cost_usd": len(cloud) * sc.cloud.cost_per_request_usd,
         "mean_cloud_batch": float(np.mean([r.batch_size for r in cloud])) if cloud else 0.0,
         "expected_accuracy": float(np.mean([r.expected_accuracy for r in recs])),
-    } | ({"first_token_ms": {"p50": float(np.percentile(first_token_ms, 50)),
-                             "p95": float(np.percentile(first_token_ms, 95))}}
-         if first_token_ms.size else {})  # fmt: skip
+    } | (
+        {
+            "first_token_ms": {
+                "p50": float(np.percentile(first_token_ms, 50)),
+                "p95": float(np.percentile(first_token_ms, 95)),
+            }
+        }
+        if first_token_ms.size
+        else {}
+    )
 
 
 def write_csv(records: list[Record], path: Path) -> None:

@@ -12,22 +12,38 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from edgesplit.device.policy import (
+    LinkEstimate,
+    PolicyConfig,
+    PolicyKind,
+    RequestCosts,
+    SplitOption,
+)
+from edgesplit.sim.links import TECHNOLOGIES
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from device.policy import LinkEstimate, PolicyConfig, PolicyKind, RequestCosts, SplitOption
-from sim.links import TECHNOLOGIES
+from edgesplit.errors import ConfigError
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ConfigError):
     pass
 
 
 _UNIT_SUFFIXES = {
-    "_ms": "milliseconds", "_s": "seconds", "_per_s": "per second", "_bytes": "bytes",
-    "_mbps": "megabits per second", "_w": "watts", "_wh": "watt-hours", "_usd": "US dollars",
-    "_rate": "fraction 0..1", "_accuracy": "fraction 0..1", "cores": "cores",
-    "replicas": "replicas", "max_batch": "requests",
-}  # fmt: skip
+    "_ms": "milliseconds",
+    "_s": "seconds",
+    "_per_s": "per second",
+    "_bytes": "bytes",
+    "_mbps": "megabits per second",
+    "_w": "watts",
+    "_wh": "watt-hours",
+    "_usd": "US dollars",
+    "_rate": "fraction 0..1",
+    "_accuracy": "fraction 0..1",
+    "cores": "cores",
+    "replicas": "replicas",
+    "max_batch": "requests",
+}
 
 
 def _unit(field: str) -> str:
@@ -44,7 +60,7 @@ class _Strict(BaseModel):
 class Device(_Strict):
     name: str
     cores: int = Field(1, ge=1, le=64)
-    # Compute power while running a model. Default 5 W: an edge AI chip's budget (REFERENCE.md,
+    # Compute power while running a model. Default 5 W: an edge AI chip's budget (docs/REFERENCE.md,
     # "50 TOPS at 5 W"); override with a measured figure for your device.
     compute_power_w: float = Field(5.0, gt=0, le=500)
     # Battery: earbud 49.7 mAh x 3.7 V = 0.184 Wh (AirPods Pro 2 filing); glasses 0.96 Wh
@@ -144,8 +160,14 @@ class Policy(_Strict):
         return self.label or self.kind
 
     def config(self) -> PolicyConfig:
-        return PolicyConfig(self.kind, self.threshold, self.split_index, self.compression,
-                            self.deadline_margin, self.privacy)  # fmt: skip
+        return PolicyConfig(
+            self.kind,
+            self.threshold,
+            self.split_index,
+            self.compression,
+            self.deadline_margin,
+            self.privacy,
+        )
 
 
 class Client(_Strict):
@@ -174,23 +196,32 @@ class Scenario(_Strict):
         for i, link in enumerate(self.links):
             for start, length in link.outages_s:
                 if start < 0 or length <= 0:
-                    raise ValueError(f"links.{i}.outages_s: ({start}, {length}) needs start >= 0 s "
-                                     "and length > 0 s")  # fmt: skip
+                    raise ValueError(
+                        f"links.{i}.outages_s: ({start}, {length}) needs start >= 0 s "
+                        "and length > 0 s"
+                    )
         wl = self.workload
         if wl.device_model_ms is None:
-            raise ValueError("workload.device_model_ms: missing; set it (ms) or give a "
-                             "device_profile")  # fmt: skip
+            raise ValueError(
+                "workload.device_model_ms: missing; set it (ms) or give a device_profile"
+            )
         if wl.service_distribution == "empirical" and not wl.device_samples_ms:
-            raise ValueError("workload.device_samples_ms: an empirical service distribution "
-                             "needs measured samples (ms)")  # fmt: skip
+            raise ValueError(
+                "workload.device_samples_ms: an empirical service distribution "
+                "needs measured samples (ms)"
+            )
         known = {p.index for p in wl.split_points}
         for i, pol in enumerate(self.policies):
             if pol.kind == "split" and not wl.split_points:
-                raise ValueError(f"policies.{i}: a split policy needs workload.split_points or "
-                                 "a device_profile with split points")  # fmt: skip
+                raise ValueError(
+                    f"policies.{i}: a split policy needs workload.split_points or "
+                    "a device_profile with split points"
+                )
             if pol.split_index is not None and pol.split_index not in known:
-                raise ValueError(f"policies.{i}.split_index = {pol.split_index}: not one of the "
-                                 f"split points {sorted(known)}")  # fmt: skip
+                raise ValueError(
+                    f"policies.{i}.split_index = {pol.split_index}: not one of the "
+                    f"split points {sorted(known)}"
+                )
         return self
 
     def cloud_ms(self) -> float:
@@ -203,12 +234,16 @@ class Scenario(_Strict):
     def request_costs(self) -> RequestCosts:
         wl = self.workload
         return RequestCosts(
-            deadline_ms=wl.deadline_ms, request_bytes=wl.request_bytes,
-            response_bytes=wl.response_bytes, device_ms=float(wl.device_model_ms or 0.0),
-            cloud_ms=self.cloud_ms(), cloud_speedup=wl.cloud_speedup,
-            splits=tuple(SplitOption(p.index, p.head_ms, p.tail_ms, p.tensor_bytes)
-                         for p in wl.split_points),
-        )  # fmt: skip
+            deadline_ms=wl.deadline_ms,
+            request_bytes=wl.request_bytes,
+            response_bytes=wl.response_bytes,
+            device_ms=float(wl.device_model_ms or 0.0),
+            cloud_ms=self.cloud_ms(),
+            cloud_speedup=wl.cloud_speedup,
+            splits=tuple(
+                SplitOption(p.index, p.head_ms, p.tail_ms, p.tensor_bytes) for p in wl.split_points
+            ),
+        )
 
     def link_prior(self) -> LinkEstimate:
         """The chain's nominal bottleneck rates and round trip: the device's starting estimate."""
@@ -226,15 +261,18 @@ class Scenario(_Strict):
             "technology": link.technology,
             "up_mbps": link.up_mbps or tech.up_mbps,
             "down_mbps": link.down_mbps or tech.down_mbps,
-            "one_way_delay_ms": tech.one_way_delay_ms if link.one_way_delay_ms is None
+            "one_way_delay_ms": tech.one_way_delay_ms
+            if link.one_way_delay_ms is None
             else link.one_way_delay_ms,
-            "jitter_p90_ms": tech.jitter_p90_ms if link.jitter_p90_ms is None
+            "jitter_p90_ms": tech.jitter_p90_ms
+            if link.jitter_p90_ms is None
             else link.jitter_p90_ms,
             "loss_rate": tech.loss_rate if link.loss_rate is None else link.loss_rate,
             "retransmit_timeout_ms": tech.retransmit_timeout_ms
-            if link.retransmit_timeout_ms is None else link.retransmit_timeout_ms,
+            if link.retransmit_timeout_ms is None
+            else link.retransmit_timeout_ms,
             "outages_s": link.outages_s,
-        }  # fmt: skip
+        }
 
 
 def _explain(path: str, exc: ValidationError) -> str:
@@ -245,8 +283,9 @@ def _explain(path: str, exc: ValidationError) -> str:
         unit = _unit(field)
         value = err.get("input")
         msg = re.sub(r"^Value error, ", "", err["msg"])
-        lines.append(f"{path}: field '{loc}' = {value!r}: {msg}"
-                     + (f" (unit: {unit})" if unit else ""))  # fmt: skip
+        lines.append(
+            f"{path}: field '{loc}' = {value!r}: {msg}" + (f" (unit: {unit})" if unit else "")
+        )
     return "\n".join(lines)
 
 
@@ -261,7 +300,7 @@ def parse_scenario(doc: object, origin: str = "<scenario>") -> Scenario:
 
 def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
     """Fill the workload's device latency and split points from a device profile JSON."""
-    from device.profile import PROFILE_SCHEMA
+    from edgesplit.device.profile import PROFILE_SCHEMA
 
     wl = doc.get("workload")
     if not isinstance(wl, dict):
@@ -269,8 +308,10 @@ def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
     try:
         prof = json.loads(profile_path.read_text())
     except (OSError, ValueError) as exc:
-        raise ScenarioError(f"{origin}: field 'workload.device_profile' = {str(profile_path)!r}: "
-                            f"cannot read it ({exc})") from None  # fmt: skip
+        raise ScenarioError(
+            f"{origin}: field 'workload.device_profile' = {str(profile_path)!r}: "
+            f"cannot read it ({exc})"
+        ) from None
     if prof.get("schema") != PROFILE_SCHEMA:
         raise ScenarioError(
             f"{origin}: field 'workload.device_profile': {profile_path} is not "
@@ -281,8 +322,10 @@ def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
     entry = models.get((name, variant))
     if entry is None:
         have = ", ".join(f"{w}/{v}" for w, v in models) or "none"
-        raise ScenarioError(f"{origin}: field 'workload.name' = {name!r}: no {variant} entry in "
-                            f"{profile_path} (has: {have})")  # fmt: skip
+        raise ScenarioError(
+            f"{origin}: field 'workload.name' = {name!r}: no {variant} entry in "
+            f"{profile_path} (has: {have})"
+        )
     wl = dict(wl)
     slow = wl.get("profile_slowdown", 1.0)
     if not isinstance(slow, int | float) or slow <= 0:
@@ -294,9 +337,15 @@ def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
     # A variant without a cut table (cuts at contrib ops fail) borrows the FP32 one.
     splits = entry.get("split_points") or models.get((name, "fp32"), {}).get("split_points", [])
     if "split_points" not in wl and splits:
-        wl["split_points"] = [{"index": p["index"], "head_ms": p["head_median_ms"] * slow,
-                               "tail_ms": p["tail_median_ms"] * slow,
-                               "tensor_bytes": p["tensor_bytes"]} for p in splits]  # fmt: skip
+        wl["split_points"] = [
+            {
+                "index": p["index"],
+                "head_ms": p["head_median_ms"] * slow,
+                "tail_ms": p["tail_median_ms"] * slow,
+                "tensor_bytes": p["tensor_bytes"],
+            }
+            for p in splits
+        ]
     return doc | {"workload": wl}
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from sim.model import simulate
-from sim.scenario import Policy, Scenario
+from edgesplit.sim.model import simulate
+from edgesplit.sim.scenario import Policy, Scenario
 
 
 @dataclass
@@ -25,7 +24,7 @@ class SplitRow:
 
 def split_sweep(scenario: Scenario, requests: int = 500, seed: int | None = None) -> list[SplitRow]:
     """Simulate the workload with the split fixed at each split point in turn."""
-    from sim.report import summarise
+    from edgesplit.sim.report import summarise
 
     rows = []
     for sp in scenario.workload.split_points:

@@ -13,11 +13,20 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sim.scenario import ScenarioError, parse_scenario
+from edgesplit.sim.scenario import ScenarioError, parse_scenario
 
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "deadline_miss_rate",
-           "energy_mj_per_request", "battery_hours", "expected_accuracy", "bytes_out_per_request",
-           "cloud_cost_usd")  # fmt: skip
+METRICS = (
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "mean_ms",
+    "deadline_miss_rate",
+    "energy_mj_per_request",
+    "battery_hours",
+    "expected_accuracy",
+    "bytes_out_per_request",
+    "cloud_cost_usd",
+)
 
 
 def parse_param(spec: str) -> tuple[str, list[Any]]:
@@ -41,11 +50,13 @@ def set_field(doc: dict, path: str, value: Any) -> dict:
         try:
             node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
         except (IndexError, ValueError):
-            raise ScenarioError(f"--param {path}: no item {'.'.join(keys[: i + 1])!r} in the "
-                                "scenario") from None  # fmt: skip
+            raise ScenarioError(
+                f"--param {path}: no item {'.'.join(keys[: i + 1])!r} in the scenario"
+            ) from None
         if not isinstance(node, dict | list):
-            raise ScenarioError(f"--param {path}: {'.'.join(keys[: i + 1])!r} is a value, "
-                                "not a section")  # fmt: skip
+            raise ScenarioError(
+                f"--param {path}: {'.'.join(keys[: i + 1])!r} is a value, not a section"
+            )
     if isinstance(node, list):
         raise ScenarioError(f"--param {path}: the last part must be a field name")
     node[keys[-1]] = value
@@ -65,21 +76,24 @@ def grid(doc: dict, params: list[tuple[str, list[Any]]]) -> Iterator[tuple[dict,
 
 def run_point(doc: dict, policy: str, seed: int, requests: int | None) -> dict[str, float]:
     """One replication of one grid point (runs on a Dask worker)."""
-    from sim.model import simulate
-    from sim.report import summarise
+    from edgesplit.sim.model import simulate
+    from edgesplit.sim.report import summarise
 
     sc = parse_scenario(doc, "sweep point")
     s = summarise(simulate(sc, policy, seed, requests))
     done = max(1, s["completed"])
     return {
-        "p50_ms": s["latency_ms"]["p50"], "p95_ms": s["latency_ms"]["p95"],
-        "p99_ms": s["latency_ms"]["p99"], "mean_ms": s["latency_ms"]["mean"],
+        "p50_ms": s["latency_ms"]["p50"],
+        "p95_ms": s["latency_ms"]["p95"],
+        "p99_ms": s["latency_ms"]["p99"],
+        "mean_ms": s["latency_ms"]["mean"],
         "deadline_miss_rate": s["deadline_miss_rate"],
         "energy_mj_per_request": s["energy_j"]["per_request"] * 1e3,
-        "battery_hours": s["battery_hours"], "expected_accuracy": s["expected_accuracy"],
+        "battery_hours": s["battery_hours"],
+        "expected_accuracy": s["expected_accuracy"],
         "bytes_out_per_request": s["bytes_leaving_device"] / done,
         "cloud_cost_usd": s["cloud_cost_usd"],
-    }  # fmt: skip
+    }
 
 
 def confidence_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
@@ -111,16 +125,23 @@ def sweep(
     for point, d in points:  # fail before starting a cluster if any point is invalid
         parse_scenario(d, f"sweep point {point}")
     base_seed = int(doc.get("seed", 0))
-    tasks = [(i, pol, base_seed + r) for i in range(len(points)) for pol in policies
-             for r in range(replications)]  # fmt: skip
+    tasks = [
+        (i, pol, base_seed + r)
+        for i in range(len(points))
+        for pol in policies
+        for r in range(replications)
+    ]
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)  # fmt: skip
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
     client = Client(scheduler or cluster)
     try:
-        futures = {client.submit(run_point, points[i][1], pol, seed, requests, pure=False):
-                   (i, pol) for i, pol, seed in tasks}  # fmt: skip
+        futures = {
+            client.submit(run_point, points[i][1], pol, seed, requests, pure=False): (i, pol)
+            for i, pol, seed in tasks
+        }
         results: dict[tuple[int, str], list[dict]] = {}
         for done, fut in enumerate(as_completed(futures), 1):
             results.setdefault(futures[fut], []).append(fut.result())

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
-from cloud.repository import DEFAULT_REPOSITORY
+from edgesplit.cloud.repository import DEFAULT_REPOSITORY
 
 
 def write_repo(

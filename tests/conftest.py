@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from device import workloads
+from edgesplit.device import workloads
 
 
 def _ready(name: str) -> workloads.Workload:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from device.audio.synth import Utterance, synthesize, write_wav
+from edgesplit.device.audio.synth import Utterance, synthesize, write_wav
 
 CLI = [sys.executable, "-m", "edgesplit.cli"]
 
@@ -79,8 +79,17 @@ def test_run_on_files(tmp_path, kws_workload):
 
 def test_demo_headless(tmp_path: Path, kws_workload, ocr_workload, intent_workload):
     out = tmp_path / "demo.json"
-    res = run("demo", "--headless", "--requests", "3", "--no-events", "--json", str(out),
-              "--out", str(tmp_path / "run"))  # fmt: skip
+    res = run(
+        "demo",
+        "--headless",
+        "--requests",
+        "3",
+        "--no-events",
+        "--json",
+        str(out),
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
     events = doc["events"]
@@ -94,12 +103,30 @@ def test_demo_headless(tmp_path: Path, kws_workload, ocr_workload, intent_worklo
     assert (tmp_path / "run" / "timeline.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_demo_answers_everything_while_the_links_are_cut(tmp_path: Path, ocr_workload,
-                                                         intent_workload):  # fmt: skip
+def test_demo_answers_everything_while_the_links_are_cut(
+    tmp_path: Path, ocr_workload, intent_workload
+):
     out = tmp_path / "demo.json"
-    res = run("demo", "--headless", "--requests", "4", "--device", "glasses", "--device", "phone",
-              "--policy", "cloud-only", "--outage-at", "0", "--outage-for", "1000",
-              "--json", str(out), "--out", str(tmp_path / "run"))  # fmt: skip
+    res = run(
+        "demo",
+        "--headless",
+        "--requests",
+        "4",
+        "--device",
+        "glasses",
+        "--device",
+        "phone",
+        "--policy",
+        "cloud-only",
+        "--outage-at",
+        "0",
+        "--outage-for",
+        "1000",
+        "--json",
+        str(out),
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert res.returncode == 0, res.stderr
     events = json.loads(out.read_text())["events"]
     assert len(events) == 8

@@ -6,17 +6,17 @@ by hypothesis directly.)"""
 from __future__ import annotations
 
 import schemathesis
+from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
+from edgesplit.cloud.serve import ServerThread
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from cloud.repository import DEFAULT_REPOSITORY, Repository
-from cloud.serve import ServerThread
 
 
 def fuzz_operation(op, base_url: str, seen: dict[int, int]) -> None:
     @given(case=op.as_strategy(), model=st.sampled_from([None, "kws-large", "kws-tail"]))
-    @settings(max_examples=60, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     def check(case, model):
         # Random names mostly hit 404; aim two thirds of the cases at real models and version 1.
         if model and case.path_parameters and "name" in case.path_parameters:

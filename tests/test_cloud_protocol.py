@@ -7,11 +7,11 @@ import struct
 
 import numpy as np
 import pytest
+from edgesplit.cloud.config import load_config
+from edgesplit.cloud.errors import ModelConfigError, OipError
+from edgesplit.cloud.protocol import build_response, parse_request
+from edgesplit.cloud.repository import Repository
 
-from cloud.config import load_config
-from cloud.errors import ModelConfigError, OipError
-from cloud.protocol import build_response, parse_request
-from cloud.repository import Repository
 from tests.cloud_helpers import KWS_SMALL, write_repo
 
 
@@ -20,8 +20,12 @@ def body(doc) -> bytes:
 
 
 def test_json_tensor():
-    req = parse_request(body({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32",
-                                          "data": [1, 2, 3, 4]}]}), None)  # fmt: skip
+    req = parse_request(
+        body(
+            {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+        ),
+        None,
+    )
     np.testing.assert_array_equal(req.inputs["x"], np.array([[1, 2], [3, 4]], np.float32))
     assert req.inputs["x"].dtype == np.float32
 
@@ -29,11 +33,24 @@ def test_json_tensor():
 def test_binary_tensors_and_bytes():
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     s = b"".join(struct.pack("<I", len(w)) + w for w in (b"hi", b"there"))
-    head = body({"inputs": [
-        {"name": "x", "shape": [2, 3], "datatype": "FP32", "parameters": {"binary_data_size": 24}},
-        {"name": "s", "shape": [2], "datatype": "BYTES",
-         "parameters": {"binary_data_size": len(s)}},
-    ]})  # fmt: skip
+    head = body(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [2, 3],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": 24},
+                },
+                {
+                    "name": "s",
+                    "shape": [2],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(s)},
+                },
+            ]
+        }
+    )
     req = parse_request(head + x.tobytes() + s, str(len(head)))
     np.testing.assert_array_equal(req.inputs["x"], x)
     assert list(req.inputs["s"]) == [b"hi", b"there"]
@@ -45,21 +62,49 @@ def test_binary_tensors_and_bytes():
         (b"{nope", None, "not valid JSON"),
         (body({"inputs": []}), None, "inputs: List should have at least 1 item"),
         (body({"inputz": []}), None, "inputs: Field required"),
-        (body({"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]}), None,
-         "needs 3 elements, data has 2"),
-        (body({"inputs": [{"name": "x", "shape": [1], "datatype": "FP33", "data": [1]}]}), None,
-         "unknown datatype 'FP33'"),
-        (body({"inputs": [{"name": "x", "shape": [-1], "datatype": "FP32", "data": [1]}]}), None,
-         "negative dimension"),
-        (body({"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": ["a"]}]}),
-         None, "does not convert to INT32"),
-        (body({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32",
-                           "parameters": {"binary_data_size": 8}}]}), "json",
-         "overruns"),
-        (body({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}), "999",
-         "but the body has"),
+        (
+            body({"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]}),
+            None,
+            "needs 3 elements, data has 2",
+        ),
+        (
+            body({"inputs": [{"name": "x", "shape": [1], "datatype": "FP33", "data": [1]}]}),
+            None,
+            "unknown datatype 'FP33'",
+        ),
+        (
+            body({"inputs": [{"name": "x", "shape": [-1], "datatype": "FP32", "data": [1]}]}),
+            None,
+            "negative dimension",
+        ),
+        (
+            body({"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": ["a"]}]}),
+            None,
+            "does not convert to INT32",
+        ),
+        (
+            body(
+                {
+                    "inputs": [
+                        {
+                            "name": "x",
+                            "shape": [2],
+                            "datatype": "FP32",
+                            "parameters": {"binary_data_size": 8},
+                        }
+                    ]
+                }
+            ),
+            "json",
+            "overruns",
+        ),
+        (
+            body({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}),
+            "999",
+            "but the body has",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_requests_name_the_problem(doc, header, match):
     if header == "json":  # a binary request whose JSON part is the whole body
         header = str(len(doc))
@@ -69,8 +114,18 @@ def test_malformed_requests_name_the_problem(doc, header, match):
 
 
 def test_leftover_binary_bytes_rejected():
-    head = body({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32",
-                             "parameters": {"binary_data_size": 4}}]})  # fmt: skip
+    head = body(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [1],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": 4},
+                }
+            ]
+        }
+    )
     with pytest.raises(OipError, match="2 bytes of binary data belong to no input"):
         parse_request(head + b"\0" * 6, str(len(head)))
 
@@ -92,8 +147,10 @@ def test_response_json_and_binary():
 
 
 def test_config_errors_name_file_field_value_and_unit(tmp_path):
-    write_repo(tmp_path, {"m": {**KWS_SMALL, "max_batch_size": 8,
-                                "dynamic_batching": {"max_queue_delay_ms": -3}}})  # fmt: skip
+    write_repo(
+        tmp_path,
+        {"m": {**KWS_SMALL, "max_batch_size": 8, "dynamic_batching": {"max_queue_delay_ms": -3}}},
+    )
     with pytest.raises(ModelConfigError) as info:
         load_config(tmp_path / "m" / "config.yaml")
     msg = str(info.value)

@@ -16,16 +16,16 @@ import numpy as np
 import onnx
 import pytest
 import tritonclient.http as th
+from edgesplit.cloud.bench import free_tcp_port
+from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
+from edgesplit.cloud.serve import ServerThread
+from edgesplit.cloud.server import ServerSettings
+from edgesplit.device.oip_client import OipClient, OipClientError
+from edgesplit.device.runtime import ModelRunner
+from edgesplit.device.vision.render import render_frame
+from edgesplit.device.workloads import kws
 from tritonclient.utils import InferenceServerException
 
-from cloud.bench import free_tcp_port
-from cloud.repository import DEFAULT_REPOSITORY, Repository
-from cloud.serve import ServerThread
-from cloud.server import ServerSettings
-from device.oip_client import OipClient, OipClientError
-from device.runtime import ModelRunner
-from device.vision.render import render_frame
-from device.workloads import kws
 from tests.cloud_helpers import KWS_SMALL, OCR_PIPELINE, write_repo
 
 KEY = "k3y-for-tests-0123456789"
@@ -107,9 +107,12 @@ def test_malformed_http_bodies_get_400(server):
     for body, match in [
         (b"not json", "not valid JSON"),
         (b'{"inputs": [{"name": "mfcc"}]}', "inputs.0.shape: Field required"),
-        (b'{"inputs": [{"name": "mfcc", "shape": [1,1,49,10], "datatype": "FP32", "data": [1]}]}',
-         "needs 490 elements, data has 1"),
-    ]:  # fmt: skip
+        (
+            b'{"inputs": [{"name": "mfcc", "shape": [1,1,49,10], '
+            b'"datatype": "FP32", "data": [1]}]}',
+            "needs 490 elements, data has 1",
+        ),
+    ]:
         status, _, raw = post(url, body)
         assert status == 400 and match in json.loads(raw)["error"]
     status, _, raw = post(url, b"{}", {"Inference-Header-Content-Length": "x"})
@@ -128,7 +131,7 @@ def test_dynamic_batching_merges_and_splits_correctly(tmp_path):
                     "dynamic_batching": {"max_queue_delay_ms": 30},
                 }
             },
-        )  # fmt: skip
+        )
     )
     direct = ModelRunner(kws.model_path("fp32"))
     rng = np.random.default_rng(1)
@@ -151,11 +154,13 @@ def test_dynamic_batching_merges_and_splits_correctly(tmp_path):
 def test_different_shapes_are_not_merged(server):
     """ocr-rec takes [N, 3, 48, W]: crops of different widths must run in separate batches."""
     client = OipClient(server.url)
-    xs = [np.random.default_rng(i).normal(0, 1, (1, 3, 48, w)).astype(np.float32)
-          for i, w in enumerate([160, 320, 160, 480])]  # fmt: skip
+    xs = [
+        np.random.default_rng(i).normal(0, 1, (1, 3, 48, w)).astype(np.float32)
+        for i, w in enumerate([160, 320, 160, 480])
+    ]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda x: client.infer("ocr-rec", {"x": x}), xs))
-    from device.workloads.ocr import model_paths
+    from edgesplit.device.workloads.ocr import model_paths
 
     rec = ModelRunner(model_paths("fp32")["rec"])
     for x, res in zip(xs, results, strict=True):
@@ -223,8 +228,10 @@ def test_overload_gets_429_with_retry_after_and_timeout_gets_504(tmp_path):
         assert statuses.count(200) >= 2 and statuses.count(429) >= 1, statuses
         # Retry-After is on the 429 response itself:
         with ThreadPoolExecutor(4) as pool:
-            futs = [pool.submit(post, f"{srv.url}/v2/models/glasses-ocr/infer", _image_body(image))
-                    for _ in range(4)]  # fmt: skip
+            futs = [
+                pool.submit(post, f"{srv.url}/v2/models/glasses-ocr/infer", _image_body(image))
+                for _ in range(4)
+            ]
             answers = [f.result() for f in futs]
         rejected = [(h, b) for s, h, b in answers if s == 429]
         assert rejected and int(rejected[0][0]["retry-after"]) >= 1
@@ -236,8 +243,16 @@ def test_overload_gets_429_with_retry_after_and_timeout_gets_504(tmp_path):
 
 
 def _image_body(image: np.ndarray) -> bytes:
-    doc = {"inputs": [{"name": "image", "shape": list(image.shape), "datatype": "UINT8",
-                       "data": image.reshape(-1).tolist()}]}  # fmt: skip
+    doc = {
+        "inputs": [
+            {
+                "name": "image",
+                "shape": list(image.shape),
+                "datatype": "UINT8",
+                "data": image.reshape(-1).tolist(),
+            }
+        ]
+    }
     return json.dumps(doc).encode()
 
 
@@ -245,10 +260,21 @@ def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
     write_repo(tmp_path, {"glasses-ocr": OCR_PIPELINE})
     port = free_tcp_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgesplit.cli", "cloud", "serve", "--port", str(port),
-         "--models", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edgesplit.cli",
+            "cloud",
+            "serve",
+            "--port",
+            str(port),
+            "--models",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         client = OipClient(f"http://127.0.0.1:{port}", timeout_s=60)
         end = time.monotonic() + 60
@@ -287,14 +313,32 @@ def test_cloud_bench_runs_and_reports_ratios(tmp_path):
     """The benchmark itself (no timing asserted): every mode answers, ratios are computed."""
     out = tmp_path / "bench.json"
     res = subprocess.run(
-        [sys.executable, "-m", "edgesplit.cli", "cloud", "bench", "--model", "kws-small",
-         "--requests", "20", "-c", "1", "-c", "3", "--json", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edgesplit.cli",
+            "cloud",
+            "bench",
+            "--model",
+            "kws-small",
+            "--requests",
+            "20",
+            "-c",
+            "1",
+            "-c",
+            "3",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
     modes = {(r["mode"], r["concurrency"]) for r in doc["results"]}
-    assert modes == {(m, c) for m in ("raw-ort", "server-unbatched", "server-batched")
-                     for c in (1, 3)}  # fmt: skip
+    assert modes == {
+        (m, c) for m in ("raw-ort", "server-unbatched", "server-batched") for c in (1, 3)
+    }
     assert all(r["errors"] == 0 and r["requests"] == 20 for r in doc["results"])
     assert set(doc["ratios"]) >= {"c1_batching_gain_throughput", "c3_raw_over_server_throughput"}

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from device.cpuinfo import CpuInfo, read_cpuinfo
-from device.quantize import settings_for_cpu
+from edgesplit.device.cpuinfo import CpuInfo, read_cpuinfo
+from edgesplit.device.quantize import settings_for_cpu
 
 X86_NO_VNNI = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2\n"
 X86_VNNI = "processor\t: 0\nmodel name\t: Xeon\nflags\t\t: avx2 avx512f avx512_vnni\n"

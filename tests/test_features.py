@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from edgesplit.device.audio import features as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from device.audio import features as F
 
 
 def test_mfcc_layout_matches_mlperf_tiny():

@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
-from cloud.repository import DEFAULT_REPOSITORY, Repository
-from cloud.serve import ServerThread
-from device.oip_client import OipClient, OipClientError
-from device.runtime import ModelRunner
-from device.text.intents import HELD_OUT_TEMPLATES, INTENTS, LABELS, utterances
-from device.text.tokenizer import TextTokenizer
-from device.workloads import intent
+from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
+from edgesplit.cloud.serve import ServerThread
+from edgesplit.device.oip_client import OipClient, OipClientError
+from edgesplit.device.runtime import ModelRunner
+from edgesplit.device.text.intents import HELD_OUT_TEMPLATES, INTENTS, LABELS, utterances
+from edgesplit.device.text.tokenizer import TextTokenizer
+from edgesplit.device.workloads import intent
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
 
@@ -62,9 +61,12 @@ def test_held_out_accuracy_fp32_and_int8(intent_workload):
 
 @pytest.mark.parametrize(
     "text,route",
-    [("order a cappuccino for pickup", "device"), ("what building is that", "glasses+cloud"),
-     ("explain the theory of relativity", "cloud")],
-)  # fmt: skip
+    [
+        ("order a cappuccino for pickup", "device"),
+        ("what building is that", "glasses+cloud"),
+        ("explain the theory of relativity", "cloud"),
+    ],
+)
 def test_router_decisions(intent_workload, text, route):
     res = intent.IntentClassifier("int8").classify(text)
     assert res.route == route, res

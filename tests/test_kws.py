@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from device.audio.kws_data import KEYWORDS, LABELS, plan_clips, render_clip
-from device.audio.synth import ACCENTS, Utterance, split_variants, synthesize
-from device.audio.vad import SileroVad
-from device.errors import ModelInputError
-from device.workloads import kws
+from edgesplit.device.audio.kws_data import KEYWORDS, LABELS, plan_clips, render_clip
+from edgesplit.device.audio.synth import ACCENTS, Utterance, split_variants, synthesize
+from edgesplit.device.audio.vad import SileroVad
+from edgesplit.device.errors import ModelInputError
+from edgesplit.device.workloads import kws
 
 
 def test_speaker_split_is_disjoint_and_stable():

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from device.metrics import (
+from edgesplit.device.metrics import (
     character_error_rate,
     edit_distance,
     top1_accuracy,
     word_accuracy,
 )
-from device.stats import LatencyStats
+from edgesplit.device.stats import LatencyStats
+from hypothesis import given
+from hypothesis import strategies as st
 
 text = st.text(alphabet="abcde ", max_size=12)
 

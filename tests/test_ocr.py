@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-
-from device.errors import ModelFileError
-from device.vision.render import frames, render_frame
-from device.workloads import ocr
+from edgesplit.device.errors import ModelFileError
+from edgesplit.device.vision.render import frames, render_frame
+from edgesplit.device.workloads import ocr
 
 
 def test_render_is_deterministic():

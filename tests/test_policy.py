@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from device.policy import (
+from edgesplit.device.policy import (
     LinkEstimate,
     LinkEstimator,
     PolicyConfig,
@@ -17,17 +14,36 @@ from device.policy import (
     should_escalate,
     split_ms,
 )
-from device.resilience import CircuitBreaker, backoff_ms
+from edgesplit.device.resilience import CircuitBreaker, backoff_ms
+from hypothesis import given
+from hypothesis import strategies as st
 
-SPLITS = (SplitOption(0, 0.0, 10.0, 40_000), SplitOption(6, 5.0, 5.0, 8_000),
-          SplitOption(12, 10.0, 0.0, 48))  # fmt: skip
-COSTS = RequestCosts(deadline_ms=200, request_bytes=40_000, response_bytes=64, device_ms=10.0,
-                     cloud_ms=4.0, splits=SPLITS)  # fmt: skip
+SPLITS = (
+    SplitOption(0, 0.0, 10.0, 40_000),
+    SplitOption(6, 5.0, 5.0, 8_000),
+    SplitOption(12, 10.0, 0.0, 48),
+)
+COSTS = RequestCosts(
+    deadline_ms=200,
+    request_bytes=40_000,
+    response_bytes=64,
+    device_ms=10.0,
+    cloud_ms=4.0,
+    splits=SPLITS,
+)
 SLOW_DEVICE = RequestCosts(
-    deadline_ms=400, request_bytes=40_000, response_bytes=64, device_ms=300.0, cloud_ms=4.0,
-    splits=(SplitOption(0, 0, 300, 40_000), SplitOption(6, 150, 150, 8_000),
-            SplitOption(12, 300, 0, 48)), cloud_speedup=30,
-)  # fmt: skip
+    deadline_ms=400,
+    request_bytes=40_000,
+    response_bytes=64,
+    device_ms=300.0,
+    cloud_ms=4.0,
+    splits=(
+        SplitOption(0, 0, 300, 40_000),
+        SplitOption(6, 150, 150, 8_000),
+        SplitOption(12, 300, 0, 48),
+    ),
+    cloud_speedup=30,
+)
 FAST = LinkEstimate(up_mbps=100, down_mbps=100, rtt_ms=5)
 SLOW = LinkEstimate(up_mbps=0.2, down_mbps=0.2, rtt_ms=60)
 
@@ -68,8 +84,9 @@ def test_deadline_aware_uses_the_cloud_only_when_it_fits():
 
 
 def test_best_split_moves_device_side_as_uplink_falls():
-    picks = [best_split(SLOW_DEVICE, LinkEstimate(mbps, 100, 20)).index
-             for mbps in (1000, 10, 1, 0.01)]  # fmt: skip
+    picks = [
+        best_split(SLOW_DEVICE, LinkEstimate(mbps, 100, 20)).index for mbps in (1000, 10, 1, 0.01)
+    ]
     assert picks == [0, 0, 6, 12]
 
 
@@ -77,8 +94,10 @@ def test_best_split_moves_device_side_as_uplink_falls():
 def test_best_split_is_the_minimum(up, rtt, compression):
     link = LinkEstimate(up, 50, rtt)
     best = best_split(COSTS, link, compression)
-    assert all(split_ms(best, COSTS, link, compression) <= split_ms(o, COSTS, link, compression)
-               for o in SPLITS)  # fmt: skip
+    assert all(
+        split_ms(best, COSTS, link, compression) <= split_ms(o, COSTS, link, compression)
+        for o in SPLITS
+    )
 
 
 def test_split_index_must_exist_and_configs_are_checked():

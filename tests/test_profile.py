@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from edgesplit.device.bench import merge_profile
+from edgesplit.device.profile import PROFILE_SCHEMA, ModelProfile, cut_candidates, split_profile
+from edgesplit.device.runtime import ModelRunner
+from edgesplit.device.workloads import kws
 from onnx.utils import Extractor
-
-from device.bench import merge_profile
-from device.profile import PROFILE_SCHEMA, ModelProfile, cut_candidates, split_profile
-from device.runtime import ModelRunner
-from device.workloads import kws
 
 
 def _feed():

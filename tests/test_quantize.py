@@ -6,12 +6,11 @@ import json
 
 import onnx
 import pytest
-
-from device.audio.kws_data import load_dataset
-from device.errors import ModelFileError
-from device.quantize import quantize_dynamic_int8, quantize_static_int8
-from device.runtime import ModelRunner
-from device.workloads import kws
+from edgesplit.device.audio.kws_data import load_dataset
+from edgesplit.device.errors import ModelFileError
+from edgesplit.device.quantize import quantize_dynamic_int8, quantize_static_int8
+from edgesplit.device.runtime import ModelRunner
+from edgesplit.device.workloads import kws
 
 
 @pytest.fixture(scope="module")

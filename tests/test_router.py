@@ -15,18 +15,24 @@ import time
 
 import numpy as np
 import pytest
+from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
+from edgesplit.cloud.serve import ServerThread
+from edgesplit.device.cloud_client import CloudClient, CloudUnavailable
+from edgesplit.device.policy import LinkEstimator, PolicyConfig, RequestCosts, SplitOption
+from edgesplit.device.resilience import CircuitBreaker
+from edgesplit.device.router import Router
+from edgesplit.device.telemetry import TelemetryLog, read_telemetry
+from edgesplit.sim.emulator import LinkEmulator, LinkProfile
 
-from cloud.repository import DEFAULT_REPOSITORY, Repository
-from cloud.serve import ServerThread
-from device.cloud_client import CloudClient, CloudUnavailable
-from device.policy import LinkEstimator, PolicyConfig, RequestCosts, SplitOption
-from device.resilience import CircuitBreaker
-from device.router import Router
-from device.telemetry import TelemetryLog, read_telemetry
-from sim.emulator import LinkEmulator, LinkProfile
-
-SLOW = LinkProfile("test", up_mbps=2.0, down_mbps=2.0, one_way_delay_ms=30.0, jitter_p90_ms=0.0,
-                   loss_rate=0.0, retransmit_timeout_ms=0.0)  # fmt: skip
+SLOW = LinkProfile(
+    "test",
+    up_mbps=2.0,
+    down_mbps=2.0,
+    one_way_delay_ms=30.0,
+    jitter_p90_ms=0.0,
+    loss_rate=0.0,
+    retransmit_timeout_ms=0.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,8 @@ def server(kws_workload):
 
 @pytest.fixture(scope="module")
 def kws(kws_workload):
-    from device.tasks import kws_task
+    from edgesplit.device.tasks import kws_task
+
     from edgesplit.streams import earbuds_items
 
     return kws_task(), earbuds_items(4, seed=5)
@@ -45,13 +52,20 @@ def kws(kws_workload):
 
 def _costs(task) -> RequestCosts:
     split = (SplitOption(task.split_index, 0.05, 0.05, 32_400),)
-    return RequestCosts(deadline_ms=500, request_bytes=2400, response_bytes=450, device_ms=0.2,
-                        cloud_ms=5.0, splits=split)  # fmt: skip
+    return RequestCosts(
+        deadline_ms=500,
+        request_bytes=2400,
+        response_bytes=450,
+        device_ms=0.2,
+        cloud_ms=5.0,
+        splits=split,
+    )
 
 
 def _router(emu: LinkEmulator, kind: str, tmp_path, **cfg) -> Router:
-    client = CloudClient(emu.url, timeout_s=0.5, retries=1, backoff_base_ms=10,
-                         breaker=CircuitBreaker(2, 0.5))  # fmt: skip
+    client = CloudClient(
+        emu.url, timeout_s=0.5, retries=1, backoff_base_ms=10, breaker=CircuitBreaker(2, 0.5)
+    )
     telemetry = TelemetryLog(tmp_path / f"{kind}.jsonl")
     return Router(PolicyConfig(kind, **cfg), client, LinkEstimator(2, 2, 60), telemetry)
 
@@ -69,7 +83,7 @@ def test_every_policy_answers_over_the_emulated_link(server, kws, tmp_path):
         assert split.route == "split" and split.extra["split_index"] == task.split_index
         assert split.bytes_up > 32_000  # the activation at the cut: [1, 64, 25, 5] float32
         # FP32 head here + FP32 tail there = the FP32 model: same answer as running it whole.
-        from device.workloads import kws as kws_mod
+        from edgesplit.device.workloads import kws as kws_mod
 
         fp32 = kws_mod.KeywordSpotter(kws_mod.model_path("fp32")).classify_mfcc(x).label
         assert split.label == fp32
@@ -121,8 +135,9 @@ def test_emulator_rate_limit_and_profile_change(server):
     payload = b"x" * 200_000
     slow = LinkProfile("slow", 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
     with LinkEmulator((server.host, server.port), slow) as emu:
-        req = urllib.request.Request(emu.url + "/v2/models/kws-large/infer", data=payload,
-                                     method="POST")  # fmt: skip
+        req = urllib.request.Request(
+            emu.url + "/v2/models/kws-large/infer", data=payload, method="POST"
+        )
         t = time.perf_counter()
         with pytest.raises(urllib.error.HTTPError):  # 400 (not JSON), once the body is all in
             urllib.request.urlopen(req, timeout=10)
@@ -133,7 +148,7 @@ def test_emulator_rate_limit_and_profile_change(server):
 
 
 def test_link_profiles_are_the_simulators():
-    from sim.links import TECHNOLOGIES
+    from edgesplit.sim.links import TECHNOLOGIES
 
     lte = LinkProfile.technology("lte")
     assert (lte.up_mbps, lte.one_way_delay_ms) == (TECHNOLOGIES["lte"].up_mbps, 40.0)
@@ -146,7 +161,7 @@ def test_link_profiles_are_the_simulators():
 
 WRITER = """
 import sys, time
-from device.telemetry import TelemetryLog
+from edgesplit.device.telemetry import TelemetryLog
 log = TelemetryLog(sys.argv[1])
 i = 0
 while True:
@@ -157,8 +172,9 @@ while True:
 
 def test_telemetry_survives_a_crash(tmp_path):
     path = tmp_path / "t.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)],
-                            env=os.environ | {"PYTHONPATH": os.getcwd()})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], env=os.environ | {"PYTHONPATH": os.getcwd()}
+    )
     deadline = time.monotonic() + 30
     while (not path.exists() or path.stat().st_size < 20_000) and time.monotonic() < deadline:
         time.sleep(0.05)

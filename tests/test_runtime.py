@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from device.errors import ModelFileError, ModelInputError
-from device.runtime import ModelRunner, SessionConfig, open_session
-from device.workloads import kws
+from edgesplit.device.errors import ModelFileError, ModelInputError
+from edgesplit.device.runtime import ModelRunner, SessionConfig, open_session
+from edgesplit.device.workloads import kws
 
 
 def test_missing_model_file_names_the_path(tmp_path):

@@ -9,13 +9,12 @@ import time
 
 import numpy as np
 import pytest
-
-from device.audio.synth import Utterance, synthesize
-from device.serial import protocol as p
-from device.serial.firmware import FirmwareOnPty, firmware_binary
-from device.serial.link import SensorLink
-from device.serial.sensing import SensorRouter, write_feature_file
-from device.workloads import kws
+from edgesplit.device.audio.synth import Utterance, synthesize
+from edgesplit.device.serial import protocol as p
+from edgesplit.device.serial.firmware import FirmwareOnPty, firmware_binary
+from edgesplit.device.serial.link import SensorLink
+from edgesplit.device.serial.sensing import SensorRouter, write_feature_file
+from edgesplit.device.workloads import kws
 
 
 def collect(link: SensorLink, seconds: float) -> list[p.Message]:
@@ -174,8 +173,8 @@ def test_firmware_rejects_bad_arguments():
 
 def test_button_press_triggers_a_glasses_capture(ocr_workload):
     """A BUTTON press from the MCU makes the glasses capture a frame and read it."""
-    from device.vision.render import render_frame
-    from device.workloads import ocr
+    from edgesplit.device.vision.render import render_frame
+    from edgesplit.device.workloads import ocr
 
     pipe = ocr.OcrPipeline(ocr.model_paths("int8"))
     frame = render_frame(21)
@@ -200,18 +199,33 @@ def test_listen_cli_with_firmware(tmp_path):
 
     out = tmp_path / "listen.json"
     res = subprocess.run(
-        [sys.executable, "-m", "edgesplit.cli", "device", "listen", "--firmware",
-         "--duration", "2", "--headless", "--json", str(out)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edgesplit.cli",
+            "device",
+            "listen",
+            "--firmware",
+            "--duration",
+            "2",
+            "--headless",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
     assert doc["messages"]["Hello"] == 1 and doc["messages"]["ImuBatch"] >= 5
     assert doc["counters"]["frames_dropped"] == 0
     bad = subprocess.run(
         [sys.executable, "-m", "edgesplit.cli", "device", "listen", "--port", "/dev/nonexistent"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "cannot open /dev/nonexistent" in bad.stderr
 
 
@@ -237,10 +251,24 @@ def test_listen_cli_forwarder_format(tmp_path):
     thread.start()
     out = tmp_path / "fwd.json"
     res = subprocess.run(
-        [sys.executable, "-m", "edgesplit.cli", "device", "listen", "--forwarder",
-         "--port", f"socket://127.0.0.1:{port}", "--duration", "1.5", "--json", str(out)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edgesplit.cli",
+            "device",
+            "listen",
+            "--forwarder",
+            "--port",
+            f"socket://127.0.0.1:{port}",
+            "--duration",
+            "1.5",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     thread.join(timeout=5)
     srv.close()
     assert res.returncode == 0, res.stderr

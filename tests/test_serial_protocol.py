@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from edgesplit.device.serial import protocol as p
+from edgesplit.device.serial.decoder import StreamDecoder
+from edgesplit.device.serial.forwarder import ForwarderDecoder, ForwarderError, parse_forwarder_line
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from device.serial import protocol as p
-from device.serial.decoder import StreamDecoder
-from device.serial.forwarder import ForwarderDecoder, ForwarderError, parse_forwarder_line
 
 VECTORS = Path(__file__).resolve().parents[1] / "firmware_stubs" / "protocol" / "vectors.txt"
 

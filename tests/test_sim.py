@@ -9,39 +9,59 @@ from pathlib import Path
 
 import pytest
 import yaml
+from edgesplit.device.policy import POLICY_KINDS
+from edgesplit.sim.bench import bench, skeleton
+from edgesplit.sim.links import TECHNOLOGIES, radio_energy_j
+from edgesplit.sim.model import simulate
+from edgesplit.sim.report import summarise
+from edgesplit.sim.scenario import ScenarioError, load_scenario, parse_scenario
+from edgesplit.sim.splits import best_split_index, split_sweep, with_uplink
+from edgesplit.sim.sweep import confidence_interval, parse_param, sweep
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.policy import POLICY_KINDS
-from sim.bench import bench, skeleton
-from sim.links import TECHNOLOGIES, radio_energy_j
-from sim.model import simulate
-from sim.report import summarise
-from sim.scenario import ScenarioError, load_scenario, parse_scenario
-from sim.splits import best_split_index, split_sweep, with_uplink
-from sim.sweep import confidence_interval, parse_param, sweep
-
 # A Neurosurgeon-shaped cut table: activations shrink with depth while the head grows.
-SPLITS = [{"index": i, "head_ms": h, "tail_ms": 10.0 - h, "tensor_bytes": b}
-          for i, h, b in ((0, 0.0, 40_000), (3, 2.0, 64_000), (6, 5.0, 8_000), (9, 8.0, 1_000),
-                          (12, 10.0, 48))]  # fmt: skip
+SPLITS = [
+    {"index": i, "head_ms": h, "tail_ms": 10.0 - h, "tensor_bytes": b}
+    for i, h, b in (
+        (0, 0.0, 40_000),
+        (3, 2.0, 64_000),
+        (6, 5.0, 8_000),
+        (9, 8.0, 1_000),
+        (12, 10.0, 48),
+    )
+]
 SCENARIOS = Path(__file__).resolve().parents[1] / "sim" / "scenarios"
 
 
 def scenario(**workload) -> dict:
-    wl = {"name": "w", "rate_per_s": 50.0, "deadline_ms": 100, "request_bytes": 1000,
-          "device_model_ms": 10.0, "device_accuracy": 0.9,
-          "cloud_accuracy": 0.95} | workload  # fmt: skip
-    return {"name": "t", "seed": 7, "requests": 1000, "device": {"name": "d", "cores": 1},
-            "links": [{"technology": "wifi"}], "workload": wl,
-            "policies": [{"kind": "device-only"}]}  # fmt: skip
+    wl = {
+        "name": "w",
+        "rate_per_s": 50.0,
+        "deadline_ms": 100,
+        "request_bytes": 1000,
+        "device_model_ms": 10.0,
+        "device_accuracy": 0.9,
+        "cloud_accuracy": 0.95,
+    } | workload
+    return {
+        "name": "t",
+        "seed": 7,
+        "requests": 1000,
+        "device": {"name": "d", "cores": 1},
+        "links": [{"technology": "wifi"}],
+        "workload": wl,
+        "policies": [{"kind": "device-only"}],
+    }
 
 
 @pytest.mark.parametrize(
     "distribution,expected_ms",
-    [("exponential", 1 / (100 - 50) * 1e3),  # M/M/1: W = 1 / (mu - lambda)
-     ("deterministic", 10 + 0.5 / (2 * 100 * (1 - 0.5)) * 1e3)],  # M/D/1: 1/mu + rho/(2mu(1-rho))
-)  # fmt: skip
+    [
+        ("exponential", 1 / (100 - 50) * 1e3),  # M/M/1: W = 1 / (mu - lambda)
+        ("deterministic", 10 + 0.5 / (2 * 100 * (1 - 0.5)) * 1e3),
+    ],  # M/D/1: 1/mu + rho/(2mu(1-rho))
+)
 def test_device_queue_matches_queueing_theory(distribution, expected_ms):
     sc = parse_scenario(scenario(service_distribution=distribution))
     run = simulate(sc, "device-only", requests=60_000)
@@ -51,14 +71,19 @@ def test_device_queue_matches_queueing_theory(distribution, expected_ms):
 
 @settings(max_examples=15, deadline=None)
 @given(
-    rate=st.floats(0.5, 80), cores=st.integers(1, 3), esc=st.floats(0, 1),
+    rate=st.floats(0.5, 80),
+    cores=st.integers(1, 3),
+    esc=st.floats(0, 1),
     policy=st.sampled_from(POLICY_KINDS),
-    tech=st.sampled_from(sorted(TECHNOLOGIES)), batch=st.integers(1, 16),
-    dist=st.sampled_from(["deterministic", "exponential"]), seed=st.integers(0, 10_000),
-)  # fmt: skip
+    tech=st.sampled_from(sorted(TECHNOLOGIES)),
+    batch=st.integers(1, 16),
+    dist=st.sampled_from(["deterministic", "exponential"]),
+    seed=st.integers(0, 10_000),
+)
 def test_invariants(rate, cores, esc, policy, tech, batch, dist, seed):
-    doc = scenario(rate_per_s=rate, escalation_rate=esc, service_distribution=dist,
-                   split_points=SPLITS)  # fmt: skip
+    doc = scenario(
+        rate_per_s=rate, escalation_rate=esc, service_distribution=dist, split_points=SPLITS
+    )
     doc["device"]["cores"] = cores
     doc["links"] = [{"technology": tech, "outages_s": [[1.0, 2.0]]}]
     doc["cloud"] = {"max_batch": batch}
@@ -66,8 +91,15 @@ def test_invariants(rate, cores, esc, policy, tech, batch, dist, seed):
     s = summarise(run)
     assert s["requests"] == s["completed"] + s["dropped"] == 300
     for r in run.records:
-        parts = [r.device_wait_s, r.device_compute_s, r.link_up_s, r.cloud_queue_s,
-                 r.cloud_compute_s, r.link_down_s, r.client_wait_s]  # fmt: skip
+        parts = [
+            r.device_wait_s,
+            r.device_compute_s,
+            r.link_up_s,
+            r.cloud_queue_s,
+            r.cloud_compute_s,
+            r.link_down_s,
+            r.client_wait_s,
+        ]
         assert all(p >= 0 for p in parts) and r.latency_s >= 0
         assert r.latency_s == pytest.approx(sum(parts), abs=1e-9)
         assert r.latency_s >= r.device_compute_s + r.cloud_compute_s - 1e-12
@@ -132,9 +164,22 @@ def test_scenario_errors_name_field_value_and_unit(tmp_path):
 def test_shipped_scenarios_run_from_the_cli(tmp_path):
     for path in sorted(SCENARIOS.glob("*.yaml")):
         res = subprocess.run(
-            [sys.executable, "-m", "edgesplit.cli", "sim", "run", str(path), "--requests", "300",
-             "--out", str(tmp_path)], capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "edgesplit.cli",
+                "sim",
+                "run",
+                str(path),
+                "--requests",
+                "300",
+                "--out",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert res.returncode == 0, res.stderr
         name = load_scenario(path).name
         summary = json.loads((tmp_path / f"{name}-summary.json").read_text())
@@ -145,21 +190,32 @@ def test_shipped_scenarios_run_from_the_cli(tmp_path):
         by = {s["policy"]: s for s in summary}
         assert by["device-only"]["bytes_leaving_device"] == 0
         assert by["cloud-only"]["expected_accuracy"] >= by["device-only"]["expected_accuracy"]
-    bad = subprocess.run([sys.executable, "-m", "edgesplit.cli", "sim", "run", "nope.yaml"],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "edgesplit.cli", "sim", "run", "nope.yaml"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "scenario file not found" in bad.stderr
 
 
 def test_best_split_moves_device_side_as_uplink_falls():
     """Neurosurgeon's result: with a fast uplink send the input, with a slow one keep it all."""
-    doc = scenario(rate_per_s=2.0, device_model_ms=300.0, request_bytes=40_000, deadline_ms=2000,
-                   split_points=[{"index": 0, "head_ms": 0, "tail_ms": 300, "tensor_bytes": 40_000},
-                                 {"index": 6, "head_ms": 150, "tail_ms": 150, "tensor_bytes": 8000},
-                                 {"index": 12, "head_ms": 300, "tail_ms": 0, "tensor_bytes": 48}],
-                   cloud_speedup=30)  # fmt: skip
+    doc = scenario(
+        rate_per_s=2.0,
+        device_model_ms=300.0,
+        request_bytes=40_000,
+        deadline_ms=2000,
+        split_points=[
+            {"index": 0, "head_ms": 0, "tail_ms": 300, "tensor_bytes": 40_000},
+            {"index": 6, "head_ms": 150, "tail_ms": 150, "tensor_bytes": 8000},
+            {"index": 12, "head_ms": 300, "tail_ms": 0, "tensor_bytes": 48},
+        ],
+        cloud_speedup=30,
+    )
     sc = parse_scenario(doc)
-    best = [best_split_index(split_sweep(with_uplink(sc, mbps), requests=200))
-            for mbps in (50, 1, 0.05)]  # fmt: skip
+    best = [
+        best_split_index(split_sweep(with_uplink(sc, mbps), requests=200)) for mbps in (50, 1, 0.05)
+    ]
     assert best == [0, 6, 12]
     rows = split_sweep(with_uplink(sc, 1), requests=200)
     by = {r.index: r for r in rows}
@@ -168,23 +224,35 @@ def test_best_split_moves_device_side_as_uplink_falls():
 
 
 def test_split_and_deadline_aware_policies_in_the_simulator():
-    doc = scenario(rate_per_s=2.0, device_model_ms=300.0, request_bytes=40_000, deadline_ms=400,
-                   split_points=SPLITS, cloud_speedup=30)  # fmt: skip
+    doc = scenario(
+        rate_per_s=2.0,
+        device_model_ms=300.0,
+        request_bytes=40_000,
+        deadline_ms=400,
+        split_points=SPLITS,
+        cloud_speedup=30,
+    )
     doc["links"] = [{"technology": "wifi", "up_mbps": 1.0}]
-    doc["policies"] = [{"kind": "split", "split_index": 6, "compression": 4},
-                       {"kind": "deadline-aware", "label": "adaptive"}]  # fmt: skip
+    doc["policies"] = [
+        {"kind": "split", "split_index": 6, "compression": 4},
+        {"kind": "deadline-aware", "label": "adaptive"},
+    ]
     sc = parse_scenario(doc)
     split = simulate(sc, sc.policies[0], requests=100)
     assert {r.route for r in split.records} == {"split"}
     assert all(r.bytes_up == 8_000 // 4 and r.split_index == 6 for r in split.records)
     adaptive = simulate(sc, "adaptive", requests=100)
     assert adaptive.policy == "adaptive" and {r.decision for r in adaptive.records} <= {
-        "local", "cloud", "split"}  # fmt: skip
+        "local",
+        "cloud",
+        "split",
+    }
 
 
 def test_generative_requests_report_time_to_first_token():
-    doc = scenario(rate_per_s=1.0, generation={"ttft_ms": 200, "output_tokens": 50,
-                                               "tokens_per_s": 50})  # fmt: skip
+    doc = scenario(
+        rate_per_s=1.0, generation={"ttft_ms": 200, "output_tokens": 50, "tokens_per_s": 50}
+    )
     doc["policies"] = [{"kind": "cloud-only"}]
     run = simulate(parse_scenario(doc), "cloud-only", requests=200)
     s = summarise(run)
@@ -217,8 +285,14 @@ def test_shipped_earbuds_profile_supplies_split_points():
 def test_sweep_on_a_local_dask_cluster():
     doc = scenario(rate_per_s=20.0)
     doc["policies"] = [{"kind": "device-only"}, {"kind": "cloud-only"}]
-    rows = sweep(doc, [parse_param("links.0.up_mbps=1,50")], ["device-only", "cloud-only"],
-                 replications=3, requests=200, workers=2)  # fmt: skip
+    rows = sweep(
+        doc,
+        [parse_param("links.0.up_mbps=1,50")],
+        ["device-only", "cloud-only"],
+        replications=3,
+        requests=200,
+        workers=2,
+    )
     assert [(r["links.0.up_mbps"], r["policy"]) for r in rows] == [
         (1, "device-only"),
         (1, "cloud-only"),
@@ -244,5 +318,6 @@ def test_bench_times_model_and_skeleton_side_by_side():
     r = bench(sc, "cascade", requests=2000, rounds=1)
     assert r["edgesplit_requests_per_s"] > 0 and r["skeleton_requests_per_s"] > 0
     assert r["ratio_edgesplit_over_skeleton"] == pytest.approx(
-        r["edgesplit_requests_per_s"] / r["skeleton_requests_per_s"])  # fmt: skip
+        r["edgesplit_requests_per_s"] / r["skeleton_requests_per_s"]
+    )
     assert skeleton(sc, 500, seed=1, policy="cloud-only") > 0

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from edgesplit.sim.emulator import LinkProfile
+
 from edgesplit.validate import validate
-from sim.emulator import LinkProfile
 
 
 def test_simulator_matches_the_real_router_over_lte(kws_workload):
     # LTE's 40 ms one-way delay dominates: the median is robust with 40 requests. The p95 rests
     # on two samples per policy here, so it gets a wider band than the CLI's 15 % goal.
-    report = validate("earbuds", LinkProfile.technology("lte"), ["cloud-only", "cascade"],
-                      requests=40, seed=3, sim_requests=2000)  # fmt: skip
+    report = validate(
+        "earbuds",
+        LinkProfile.technology("lte"),
+        ["cloud-only", "cascade"],
+        requests=40,
+        seed=3,
+        sim_requests=2000,
+    )
     by = {r["policy"]: r for r in report["policies"]}
     assert set(by) == {"cloud-only", "cascade"}
     cloud = by["cloud-only"]

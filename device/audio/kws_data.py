@@ -13,19 +13,46 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-
-from device.audio.features import mfcc
-from device.audio.synth import ACCENTS, Utterance, place_in_clip, split_variants, synthesize
-from device.paths import cache_dir
+from edgesplit.device.audio.features import mfcc
+from edgesplit.device.audio.synth import (
+    ACCENTS,
+    Utterance,
+    place_in_clip,
+    split_variants,
+    synthesize,
+)
+from edgesplit.device.paths import cache_dir
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
 LABELS = (*KEYWORDS, SILENCE, UNKNOWN)
 UNKNOWN_WORDS = (
-    "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow", "zero",
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "backward", "forward",
-    "follow", "learn", "visual",
-)  # fmt: skip
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "happy",
+    "house",
+    "marvin",
+    "sheila",
+    "tree",
+    "wow",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "backward",
+    "forward",
+    "follow",
+    "learn",
+    "visual",
+)
 DATASET_VERSION = 1
 
 

@@ -16,9 +16,8 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
-
-from device.audio.features import CLIP_SAMPLES, SAMPLE_RATE_HZ
-from device.errors import ToolMissingError
+from edgesplit.device.audio.features import CLIP_SAMPLES, SAMPLE_RATE_HZ
+from edgesplit.device.errors import ToolMissingError
 
 ACCENTS = (
     "en-us",

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from device.errors import ModelFileError
-from device.paths import package_dir
-from device.runtime import ModelRunner, SessionConfig
+from edgesplit.device.errors import ModelFileError
+from edgesplit.device.paths import package_dir
+from edgesplit.device.runtime import ModelRunner, SessionConfig
 
 SAMPLE_RATE_HZ = 16_000
 CHUNK_SAMPLES = 512  # 32 ms

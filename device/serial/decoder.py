@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from device.serial.protocol import MAX_WIRE, Message, ProtocolError, decode_frame, parse_message
+from edgesplit.device.serial.protocol import (
+    MAX_WIRE,
+    Message,
+    ProtocolError,
+    decode_frame,
+    parse_message,
+)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import subprocess
 import tty
 from pathlib import Path
 
-from device.errors import ToolMissingError
+from edgesplit.device.errors import ToolMissingError
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware_stubs"
 FIRMWARE_BINARY = FIRMWARE_DIR / "build" / "edgesplit_fw"

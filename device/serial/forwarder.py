@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 
+from edgesplit.errors import InputError
+
 _SPLIT = re.compile(r"[,\t ]+")
 
 
-class ForwarderError(ValueError):
+class ForwarderError(InputError):
     pass
 
 

@@ -9,9 +9,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import serial
-
-from device.serial.decoder import LinkCounters, StreamDecoder
-from device.serial.protocol import Ack, Message, Nack, encode_message
+from edgesplit.device.serial.decoder import LinkCounters, StreamDecoder
+from edgesplit.device.serial.protocol import Ack, Message, Nack, encode_message
 
 
 @dataclass

@@ -15,6 +15,8 @@ from typing import ClassVar
 
 from cobs import cobs
 
+from edgesplit.errors import LinkError
+
 VERSION = 1
 MAX_PAYLOAD = 512
 HEADER = struct.Struct("<BBHH")
@@ -49,7 +51,7 @@ class Stream(IntEnum):
     LOG = 4
 
 
-class ProtocolError(ValueError):
+class ProtocolError(LinkError, ValueError):
     """A frame or payload that breaks the spec; ``counter`` names the receiver counter to bump."""
 
     def __init__(self, counter: str, message: str) -> None:
@@ -283,10 +285,20 @@ class Nack(Message):
 MESSAGE_CLASSES: dict[int, type[Message]] = {
     cls.TYPE: cls
     for cls in (
-        Hello, ImuBatch, Button, Battery, AudioFeatures, Log,
-        Ping, StartStream, StopStream, SetRate, Ack, Nack,
+        Hello,
+        ImuBatch,
+        Button,
+        Battery,
+        AudioFeatures,
+        Log,
+        Ping,
+        StartStream,
+        StopStream,
+        SetRate,
+        Ack,
+        Nack,
     )
-}  # fmt: skip
+}
 
 
 def parse_message(frame: Frame) -> Message:

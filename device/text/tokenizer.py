@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from edgesplit.device.text.minilm_onnx import minilm_dir
 from tokenizers import Tokenizer
-
-from device.text.minilm_onnx import minilm_dir
 
 MAX_TOKENS = 128  # the device's cap; the model was trained with sequences up to 256
 

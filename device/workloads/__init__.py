@@ -32,8 +32,8 @@ class Workload:
 
 
 def _kws() -> Workload:
-    from device.audio.kws_data import load_dataset
-    from device.workloads import kws
+    from edgesplit.device.audio.kws_data import load_dataset
+    from edgesplit.device.workloads import kws
 
     def sample_features() -> np.ndarray:
         """One held-out-voice clip's MFCC window, shape (1, 49, 10)."""
@@ -58,8 +58,8 @@ def _kws() -> Workload:
 
 
 def _ocr() -> Workload:
-    from device.vision.render import frames
-    from device.workloads import ocr
+    from edgesplit.device.vision.render import frames
+    from edgesplit.device.workloads import ocr
 
     def latency_call(pipe: ocr.OcrPipeline) -> Callable[[], object]:
         images = [f.image for f in frames(ocr.CALIBRATION_SEED + 500, 4)]
@@ -85,8 +85,8 @@ def _ocr() -> Workload:
 
 
 def _intent() -> Workload:
-    from device.text.intents import utterances
-    from device.workloads import intent
+    from edgesplit.device.text.intents import utterances
+    from edgesplit.device.workloads import intent
 
     def call_at(clf: intent.IntentClassifier, tokens: int) -> Callable[[], object]:
         text = " ".join(utterances("test")[0][:40])  # long enough to fill 64 tokens

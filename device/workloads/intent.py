@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from edgesplit.device.paths import built_models_dir
+from edgesplit.device.quantize import quantize_dynamic_int8
+from edgesplit.device.runtime import ModelRunner, SessionConfig
+from edgesplit.device.text.intents import LABELS, OUT_OF_SCOPE, utterances
+from edgesplit.device.text.minilm_onnx import build_minilm
+from edgesplit.device.text.tokenizer import TextTokenizer
 from onnx import TensorProto, helper, numpy_helper
-
-from device.paths import built_models_dir
-from device.quantize import quantize_dynamic_int8
-from device.runtime import ModelRunner, SessionConfig
-from device.text.intents import LABELS, OUT_OF_SCOPE, utterances
-from device.text.minilm_onnx import build_minilm
-from device.text.tokenizer import TextTokenizer
 
 CONFIDENCE_THRESHOLD = 0.5  # below this the device escalates to the cloud
 VISUAL_INTENTS = {"visual_question"}  # answered by the glasses camera + cloud model
@@ -35,10 +34,13 @@ def model_paths(variant: str) -> dict[str, Path]:
     return {"encoder": d / f"minilm_{variant}.onnx", "head": d / "intent_head.onnx"}
 
 
-def embed(encoder: ModelRunner, tokenizer: TextTokenizer, texts: list[str],
-          batch: int = 32) -> np.ndarray:  # fmt: skip
-    out = [encoder.run(tokenizer.encode(texts[i : i + batch]).feeds())[0]
-           for i in range(0, len(texts), batch)]  # fmt: skip
+def embed(
+    encoder: ModelRunner, tokenizer: TextTokenizer, texts: list[str], batch: int = 32
+) -> np.ndarray:
+    out = [
+        encoder.run(tokenizer.encode(texts[i : i + batch]).feeds())[0]
+        for i in range(0, len(texts), batch)
+    ]
     return np.concatenate(out)
 
 
@@ -68,13 +70,15 @@ def train_head(
 
 def head_model(w: np.ndarray, b: np.ndarray) -> onnx.ModelProto:
     graph = helper.make_graph(
-        [helper.make_node("Gemm", ["embedding", "W", "b"], ["logits"]),
-         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)],
+        [
+            helper.make_node("Gemm", ["embedding", "W", "b"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+        ],
         "intent-head",
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", w.shape[0]])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", w.shape[1]])],
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     model.metadata_props.add(key="labels", value=json.dumps(list(LABELS)))
@@ -139,8 +143,9 @@ def library_embeddings(
     return emb, np.asarray(y)
 
 
-def knn_classify(library: np.ndarray, labels: np.ndarray, queries: np.ndarray,
-                 k: int = 7) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def knn_classify(
+    library: np.ndarray, labels: np.ndarray, queries: np.ndarray, k: int = 7
+) -> tuple[np.ndarray, np.ndarray]:
     """Cosine k-nearest-neighbour vote (similarity-weighted); returns (label index, confidence)."""
     sims = queries @ library.T
     top = np.argpartition(-sims, k, axis=1)[:, :k]

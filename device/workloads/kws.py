@@ -9,14 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from device.audio.features import FRAMES, MFCC_COEFFS, mfcc
-from device.audio.kws_data import load_dataset
-from device.errors import ModelInputError
-from device.metrics import top1_accuracy
-from device.paths import PACKAGE_MODELS, built_models_dir
-from device.quantize import QuantSettings, quantize_static_int8, settings_for_cpu
-from device.runtime import ModelRunner, SessionConfig
+from edgesplit.device.audio.features import FRAMES, MFCC_COEFFS, mfcc
+from edgesplit.device.audio.kws_data import load_dataset
+from edgesplit.device.errors import ModelInputError
+from edgesplit.device.metrics import top1_accuracy
+from edgesplit.device.paths import PACKAGE_MODELS, built_models_dir
+from edgesplit.device.quantize import QuantSettings, quantize_static_int8, settings_for_cpu
+from edgesplit.device.runtime import ModelRunner, SessionConfig
 
 CARD = PACKAGE_MODELS / "kws_dscnn.json"
 CALIBRATION_CLIPS = 480  # drawn from the training voices, never the held-out ones

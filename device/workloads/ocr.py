@@ -11,13 +11,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-
-from device.errors import ModelFileError
-from device.metrics import character_error_rate, word_accuracy
-from device.paths import built_models_dir
-from device.quantize import QuantSettings, quantize_static_int8, settings_for_cpu
-from device.runtime import open_session
-from device.vision.render import SceneFrame, frames
+from edgesplit.device.errors import ModelFileError
+from edgesplit.device.metrics import character_error_rate, word_accuracy
+from edgesplit.device.paths import built_models_dir
+from edgesplit.device.quantize import QuantSettings, quantize_static_int8, settings_for_cpu
+from edgesplit.device.runtime import open_session
+from edgesplit.device.vision.render import SceneFrame, frames
 
 STAGES = ("det", "cls", "rec")
 FP32_FILES = {
