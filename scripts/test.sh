@@ -6,4 +6,9 @@ bash scripts/bootstrap.sh
 make -s -C firmware_stubs test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# --full also runs the long evaluations (tests marked `full`).
+if [ "${1:-}" = "--full" ]; then
+  shift
+  export EDGESPLIT_FULL=1
+fi
 exec .venv/bin/python -m pytest "$@"

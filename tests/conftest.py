@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from edgesplit.device import workloads
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long evaluations (marked ``full``) run only under ``scripts/test.sh --full``."""
+    if os.environ.get("EDGESPLIT_FULL") == "1":
+        return
+    skip = pytest.mark.skip(reason="long evaluation: run scripts/test.sh --full")
+    for item in items:
+        if "full" in item.keywords:
+            item.add_marker(skip)
 
 
 def _ready(name: str) -> workloads.Workload:
