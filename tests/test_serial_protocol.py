@@ -17,7 +17,7 @@ VECTORS = Path(__file__).resolve().parents[1] / "firmware_stubs" / "protocol" / 
 def load_vectors():
     rows = []
     for line in VECTORS.read_text().splitlines():
-        if line and not line.startswith("#"):
+        if line and not line.startswith(("#", "!")):
             name, mtype, seq, payload, wire = line.split()
             payload_bytes = b"" if payload == "-" else bytes.fromhex(payload)
             rows.append((name, int(mtype, 16), int(seq), payload_bytes, bytes.fromhex(wire)))
@@ -31,9 +31,39 @@ def test_vectors_encode_and_decode(name, mtype, seq, payload, wire):
     assert (frame.type, frame.seq, frame.payload) == (mtype, seq, payload)
 
 
+def load_stream_vectors():
+    rows = []
+    for line in VECTORS.read_text().splitlines():
+        if line.startswith("!"):
+            name, wire, counters = line[1:].split()
+            want = {k: int(v) for k, v in (kv.split("=") for kv in counters.split(","))}
+            rows.append((name, bytes.fromhex(wire), want))
+    return rows
+
+
+@pytest.mark.parametrize("name,wire,want", load_stream_vectors())
+def test_stream_vectors_counters(name, wire, want):
+    """Every receiver counter ends where the shared vector says (the C tests check the same)."""
+    for chunk in (len(wire), 1, 7):  # the counting does not depend on how bytes arrive
+        dec = StreamDecoder()
+        for i in range(0, len(wire), chunk):
+            dec.feed(wire[i : i + chunk])
+        got = {k: v for k, v in dec.counters.to_dict().items() if k in want}
+        assert got == want, (name, chunk)
+
+
+def test_vectors_cover_every_counter_and_the_cobs_edges():
+    names = {row[0] for row in load_vectors()}
+    assert {"cobs_run_254", "cobs_run_255", "cobs_run_508", "max_payload"} <= names
+    streams = load_stream_vectors()
+    assert any(name == "payload_513" for name, _, _ in streams)
+    for counter in streams[0][2]:
+        assert any(want[counter] > 0 for _, _, want in streams), counter
+
+
 def test_vector_messages_round_trip():
     for name, mtype, _, payload, _ in load_vectors():
-        if mtype in p.MESSAGE_CLASSES and name != "zeros_payload":
+        if mtype in p.MESSAGE_CLASSES and name not in ("zeros_payload", "max_payload"):
             msg = p.parse_message(p.Frame(mtype, 0, payload))
             assert msg.pack() == payload, name
 
@@ -69,6 +99,33 @@ def test_sequence_gaps_are_counted_not_dropped():
     data = b"".join(p.encode_message(p.Ping(i), seq) for i, seq in enumerate([0, 1, 5, 6]))
     assert len(dec.feed(data)) == 4
     assert dec.counters.seq_gaps == 1
+
+
+def test_each_bad_frame_is_counted_once():
+    """An unknown-type frame is one unknown_types, not also a sequence gap; a corrupted frame is one
+    framing error, and the hole it leaves in the sequence is not counted again."""
+    dec = StreamDecoder()
+    unknown = p.Frame(0x7E, 1, b"\x01").encode()
+    bad_crc = bytearray(p.encode_message(p.Ping(3), 3))
+    bad_crc[6] ^= 0x10
+    stream = (
+        p.encode_message(p.Ping(0), 0)
+        + unknown
+        + p.encode_message(p.Ping(2), 2)
+        + bytes(bad_crc)
+        + p.encode_message(p.Ping(4), 4)
+    )
+    assert [m.nonce for _, m in dec.feed(stream)] == [0, 2, 4]
+    c = dec.counters
+    assert (c.unknown_types, c.seq_gaps, c.frames_dropped) == (1, 0, 2)
+
+
+def test_reboot_is_a_seq_reset_not_a_gap():
+    dec = StreamDecoder()
+    hello = p.Hello(1, 1, 1, 0, p.ALL_STREAMS, 50, 50, 40)
+    dec.feed(b"".join(p.encode_message(p.Ping(i), 100 + i) for i in range(3)))
+    dec.feed(p.encode_message(hello, 0))
+    assert (dec.counters.seq_gaps, dec.counters.seq_resets) == (0, 1)
 
 
 def test_oversized_garbage_then_resync():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tty
 from pathlib import Path
@@ -15,9 +16,10 @@ FIRMWARE_BINARY = FIRMWARE_DIR / "build" / "edgesplit_fw"
 
 
 def firmware_binary(build: bool = True) -> Path:
-    """The host build of the firmware, built with its Makefile if missing."""
-    if not FIRMWARE_BINARY.is_file() and build and (FIRMWARE_DIR / "Makefile").is_file():
-        subprocess.run(["make", "-s", "-C", str(FIRMWARE_DIR)], check=True)
+    """The host build of the firmware, (re)built with its Makefile when make is available (a
+    no-op when up to date, so a stale binary never runs against newer sources)."""
+    if build and (FIRMWARE_DIR / "Makefile").is_file() and shutil.which("make"):
+        subprocess.run(["make", "-s", "-C", str(FIRMWARE_DIR), "build/edgesplit_fw"], check=True)
     if not FIRMWARE_BINARY.is_file():
         raise ToolMissingError(
             f"firmware binary not found at {FIRMWARE_BINARY}; build it with "
@@ -39,7 +41,7 @@ class FirmwareOnPty:
             self.args, stdin=self.master, stdout=self.master, stderr=subprocess.PIPE
         )
 
-    def stop(self) -> int:
+    def _end_process(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -47,6 +49,19 @@ class FirmwareOnPty:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def restart(self, *args: str) -> None:
+        """Reboot the board: a new firmware process on the same pty (the host's port stays
+        open, as a USB-UART bridge does when the MCU behind it resets)."""
+        self._end_process()
+        if args:
+            self.args = [*self.args[:4], *args]
+        self.proc = subprocess.Popen(
+            self.args, stdin=self.master, stdout=self.master, stderr=subprocess.PIPE
+        )
+
+    def stop(self) -> int:
+        self._end_process()
         for fd in (self.master, self.slave):
             with contextlib.suppress(OSError):
                 os.close(fd)

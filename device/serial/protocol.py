@@ -33,10 +33,12 @@ class MsgType(IntEnum):
     BATTERY = 0x04
     AUDIO_FEATURES = 0x05
     LOG = 0x06
+    STATUS = 0x07
     PING = 0x10
     START_STREAM = 0x11
     STOP_STREAM = 0x12
     SET_RATE = 0x13
+    GET_INFO = 0x14
     ACK = 0x20
     NACK = 0x21
 
@@ -49,6 +51,10 @@ class Stream(IntEnum):
     BATTERY = 2
     AUDIO_FEATURES = 3
     LOG = 4
+    STATUS = 5  # periodic STATUS and HELLO
+
+
+ALL_STREAMS = 0x3F
 
 
 class ProtocolError(LinkError, ValueError):
@@ -128,8 +134,11 @@ class Message:
 
 @dataclass(frozen=True)
 class Hello(Message):
+    """The board's identity and state; sent at boot (seq 0), every 5 s and on GET_INFO."""
+
     TYPE = MsgType.HELLO
-    FORMAT = struct.Struct("<IBBBHHHB")
+    FORMAT = struct.Struct("<IBBBHHHBHQB")
+    BOOT, PERIODIC, REQUESTED = 0, 1, 2
     device_id: int
     fw_major: int
     fw_minor: int
@@ -138,6 +147,13 @@ class Hello(Message):
     imu_rate_hz: int
     audio_frames_per_s: int
     mel_bands: int
+    streams: int = ALL_STREAMS
+    uptime_ms: int = 0
+    reason: int = BOOT
+
+    @property
+    def fw_version(self) -> str:
+        return f"{self.fw_major}.{self.fw_minor}.{self.fw_patch}"
 
 
 @dataclass(frozen=True)
@@ -236,6 +252,34 @@ class Log(Message):
 
 
 @dataclass(frozen=True)
+class Status(Message):
+    """Once a second: uptime, the TX queue (backlog now, peak, the time it takes to leave),
+    the line rate and the rate offered to it, frames dropped because the queue was full, and what
+    the MCU received from the host."""
+
+    TYPE = MsgType.STATUS
+    FORMAT = struct.Struct("<QHHHIIIIIIIHH")
+    uptime_ms: int
+    tx_queued_bytes: int
+    tx_peak_bytes: int
+    tx_lag_ms: int
+    line_bytes_per_s: int
+    offered_bytes_per_s: int
+    tx_dropped_frames: int
+    tx_dropped_bytes: int
+    rx_frames_ok: int
+    rx_frame_errors: int
+    rx_rejected: int
+    sched_resyncs: int
+    interval_ms: int
+
+    @property
+    def oversubscribed(self) -> bool:
+        """More offered in the last interval than the line carries."""
+        return self.offered_bytes_per_s > self.line_bytes_per_s > 0
+
+
+@dataclass(frozen=True)
 class Ping(Message):
     TYPE = MsgType.PING
     FORMAT = struct.Struct("<I")
@@ -265,6 +309,14 @@ class SetRate(Message):
 
 
 @dataclass(frozen=True)
+class GetInfo(Message):
+    """Asks the MCU for a HELLO (answered by ACK, then HELLO with reason REQUESTED)."""
+
+    TYPE = MsgType.GET_INFO
+    FORMAT = struct.Struct("<")
+
+
+@dataclass(frozen=True)
 class Ack(Message):
     TYPE = MsgType.ACK
     FORMAT = struct.Struct("<HB")
@@ -291,10 +343,12 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {
         Battery,
         AudioFeatures,
         Log,
+        Status,
         Ping,
         StartStream,
         StopStream,
         SetRate,
+        GetInfo,
         Ack,
         Nack,
     )

@@ -68,10 +68,23 @@ class SensorRouter:
         self.on_audio_window, self.on_button_press = on_audio_window, on_button_press
         self.hop_frames = hop_frames
         self._since_last = 0
+        self.audio_skipped = 0  # AUDIO_FEATURES messages whose band count KWS cannot use
+        self.warnings: list[str] = []  # each distinct problem once, for the user
+
+    def _warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     def handle(self, msg: Message) -> list[object]:
         results: list[object] = []
-        if isinstance(msg, AudioFeatures):
+        if isinstance(msg, AudioFeatures) and msg.bands != MEL_BANDS:
+            # A valid message from a board with another front end: keep streaming, skip KWS.
+            self.audio_skipped += 1
+            self._warn(
+                f"AUDIO_FEATURES has {msg.bands} mel bands; keyword spotting needs {MEL_BANDS}, "
+                f"so these frames are not used for KWS"
+            )
+        elif isinstance(msg, AudioFeatures):
             before = self.window.received
             self.window.add(msg)
             self._since_last += self.window.received - before

@@ -19,8 +19,11 @@ typedef struct {
     /* button */
     int button_down, long_sent;
     uint32_t button_down_ms, button_up_ms, next_press_ms;
-    /* battery: state of charge 0..1, drained per ms */
+    /* battery: state of charge 0..1, drained per ms; recharges from 5 % to 100 % so that a
+     * months-long run keeps cycling */
     double soc, drain_per_ms;
+    int charging;
+    uint32_t battery_last_ms;
     /* audio */
     uint32_t utter_start_ms, utter_end_ms;
     double f1, f2;
@@ -28,7 +31,8 @@ typedef struct {
     size_t replay_frames, replay_pos;
 } es_sensors;
 
-void es_sensors_init(es_sensors *s, uint32_t seed);
+/* Times are the HAL's wrapping ms clock; every comparison is wrap-safe. */
+void es_sensors_init(es_sensors *s, uint32_t seed, uint32_t now_ms);
 uint32_t es_rand(es_sensors *s);
 double es_uniform(es_sensors *s, double lo, double hi);
 

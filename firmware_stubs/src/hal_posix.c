@@ -1,5 +1,8 @@
-/* Host (POSIX) HAL: the UART is a file descriptor (a pty, a tty, or stdin/stdout), paced at the
- * configured baud rate (10 bits per byte for 8N1) because a pty ignores the baud rate. */
+/* Host (POSIX) HAL: the UART is a file descriptor (a pty, a tty, or stdin/stdout). Like a UART
+ * driver it has a TX ring buffer that the line drains at the configured baud rate (10 bits per
+ * byte for 8N1; a pty ignores the baud rate, so the pacing is done here): writes never block, a
+ * full ring is back-pressure the core sees and reports. If the reader stops reading, the kernel's
+ * pty buffer fills and the ring stops draining (as with RTS/CTS flow control). */
 #define _POSIX_C_SOURCE 200809L
 #include "hal_posix.h"
 
@@ -14,25 +17,16 @@
 
 static int g_in = -1, g_out = -1;
 static uint32_t g_baud = 115200;
-static double g_start_s, g_line_free_s;
+static double g_start_s, g_last_drain_s, g_credit_bytes;
 static int g_write_failed;
+static uint8_t g_ring[65536];
+static size_t g_ring_cap = 2048, g_head, g_count; /* g_head: next byte to send */
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    if (s <= 0)
-        return;
-    struct timespec ts;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 static int make_raw(int fd, uint32_t baud)
@@ -62,9 +56,11 @@ static int make_raw(int fd, uint32_t baud)
     return tcsetattr(fd, TCSANOW, &t);
 }
 
-int hal_posix_open(const char *path, uint32_t baud)
+int hal_posix_open(const char *path, uint32_t baud, size_t tx_buffer_bytes)
 {
     g_baud = baud ? baud : 115200;
+    if (tx_buffer_bytes >= 64 && tx_buffer_bytes <= sizeof g_ring)
+        g_ring_cap = tx_buffer_bytes;
     if (path) {
         int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
@@ -78,36 +74,60 @@ int hal_posix_open(const char *path, uint32_t baud)
         g_in = STDIN_FILENO;
         g_out = STDOUT_FILENO;
         fcntl(g_in, F_SETFL, fcntl(g_in, F_GETFL) | O_NONBLOCK);
+        fcntl(g_out, F_SETFL, fcntl(g_out, F_GETFL) | O_NONBLOCK);
     }
-    g_start_s = g_line_free_s = now_s();
+    g_start_s = g_last_drain_s = now_s();
     return 0;
 }
 
 int hal_posix_failed(void) { return g_write_failed; }
 
-uint32_t hal_millis(void) { return (uint32_t)((now_s() - g_start_s) * 1000.0); }
+uint32_t hal_millis(void) { return (uint32_t)(uint64_t)((now_s() - g_start_s) * 1000.0); }
+
+uint32_t hal_uart_baud(void) { return g_baud; }
+size_t hal_uart_tx_queued(void) { return g_count; }
+size_t hal_uart_tx_free(void) { return g_ring_cap - g_count; }
 
 size_t hal_uart_write(const uint8_t *buf, size_t len)
 {
-    /* The line carries baud/10 bytes per second: wait until these bytes would have left. */
+    size_t room = g_ring_cap - g_count;
+    if (len > room)
+        len = room;
+    for (size_t i = 0; i < len; i++)
+        g_ring[(g_head + g_count + i) % g_ring_cap] = buf[i];
+    g_count += len;
+    return len;
+}
+
+void hal_posix_service(void)
+{
+    /* The line sends baud/10 bytes per second; credit for at most 16 bytes (a UART FIFO) builds
+     * up while the ring is empty. */
     double t = now_s();
-    if (g_line_free_s < t)
-        g_line_free_s = t;
-    g_line_free_s += (double)len * 10.0 / (double)g_baud;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(g_out, buf + done, len - done);
+    g_credit_bytes += (t - g_last_drain_s) * (double)g_baud / 10.0;
+    g_last_drain_s = t;
+    if (g_count == 0 && g_credit_bytes > 16.0)
+        g_credit_bytes = 16.0;
+    while (g_count > 0 && g_credit_bytes >= 1.0) {
+        size_t n = (size_t)g_credit_bytes;
+        if (n > g_count)
+            n = g_count;
+        if (n > g_ring_cap - g_head)
+            n = g_ring_cap - g_head; /* up to the end of the ring; wrap on the next turn */
+        ssize_t w = write(g_out, g_ring + g_head, n);
         if (w > 0) {
-            done += (size_t)w;
+            g_head = (g_head + (size_t)w) % g_ring_cap;
+            g_count -= (size_t)w;
+            g_credit_bytes -= (double)w;
         } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-            sleep_s(0.001);
+            return; /* the reader is not keeping up: hold the bytes */
         } else {
             g_write_failed = 1; /* peer gone (EIO on a closed pty) */
-            return done;
+            return;
         }
     }
-    sleep_s(g_line_free_s - now_s());
-    return done;
+    if (g_credit_bytes > 16.0 + (double)g_count)
+        g_credit_bytes = 16.0 + (double)g_count;
 }
 
 size_t hal_uart_read(uint8_t *buf, size_t cap)

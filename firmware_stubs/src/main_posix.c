@@ -1,10 +1,11 @@
 /* Host build of the sensor firmware: runs the portable core over a pty, a tty or stdio.
  *
  *   edgesplit_fw (--port PATH | --stdio) [--baud N] [--seed N] [--duration-ms N]
- *                [--device-id HEX] [--features FILE] [--corrupt-every N]
+ *                [--device-id HEX] [--features FILE] [--corrupt-every N] [--tx-buffer BYTES]
  *
  * --features replays log-mel frames (int16 little-endian Q8.8, 40 per frame) instead of the
- * generated speech-like features; --corrupt-every flips a bit in every Nth frame (for tests). */
+ * generated speech-like features; --corrupt-every flips a bit in every Nth frame (for tests);
+ * --tx-buffer sizes the UART TX ring (default 2048 bytes, as a small MCU would have). */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +24,8 @@ static int usage(const char *msg)
 {
     fprintf(stderr,
             "error: %s\nusage: edgesplit_fw (--port PATH | --stdio) [--baud N] [--seed N] "
-            "[--duration-ms N] [--device-id HEX] [--features FILE] [--corrupt-every N]\n",
+            "[--duration-ms N] [--device-id HEX] [--features FILE] [--corrupt-every N] "
+            "[--tx-buffer BYTES]\n",
             msg);
     return 2;
 }
@@ -61,7 +63,8 @@ int main(int argc, char **argv)
 {
     const char *port = NULL, *features = NULL;
     int use_stdio = 0;
-    unsigned long baud = 115200, seed = 1, duration = 0, device_id = 0xE5E50001ul, corrupt = 0;
+    unsigned long baud = 115200, seed = 1, duration = 0, device_id = 0xE5E50001ul, corrupt = 0,
+                  tx_buffer = 2048;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = (i + 1 < argc) ? argv[i + 1] : NULL;
@@ -76,6 +79,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--duration-ms")) duration = strtoul(v, &end, 10);
         else if (!strcmp(a, "--device-id")) device_id = strtoul(v, &end, 16);
         else if (!strcmp(a, "--corrupt-every")) corrupt = strtoul(v, &end, 10);
+        else if (!strcmp(a, "--tx-buffer")) tx_buffer = strtoul(v, &end, 10);
         else return usage("unknown option");
         if (end && *end) return usage("option value is not a number");
         i++;
@@ -84,7 +88,9 @@ int main(int argc, char **argv)
         return usage("give exactly one of --port PATH or --stdio");
     if (baud < 1200 || baud > 4000000)
         return usage("--baud must be 1200..4000000 bits/s");
-    if (hal_posix_open(port, (uint32_t)baud) != 0) {
+    if (tx_buffer < 64 || tx_buffer > 65536)
+        return usage("--tx-buffer must be 64..65536 bytes");
+    if (hal_posix_open(port, (uint32_t)baud, (size_t)tx_buffer) != 0) {
         fprintf(stderr, "error: cannot open %s\n", port);
         return 1;
     }
@@ -110,6 +116,13 @@ int main(int argc, char **argv)
         if (duration && now >= duration)
             break;
         es_fw_poll(&fw, now);
+        hal_posix_service();
+        nanosleep(&tick, NULL);
+    }
+    /* Let what is queued leave at the line rate (at most a ring's worth of time). */
+    uint32_t drain_end = hal_millis() + 1000u;
+    while (!hal_posix_failed() && hal_uart_tx_queued() > 0 && ES_DUE(drain_end, hal_millis())) {
+        hal_posix_service();
         nanosleep(&tick, NULL);
     }
     free(replay);

@@ -3,6 +3,9 @@
 
 #include <math.h>
 
+/* now has reached due on the wrapping u32 ms clock */
+#define DUE(now, due) ((uint32_t)((uint32_t)(now) - (uint32_t)(due)) < 0x80000000u)
+
 #define PI 3.14159265358979323846
 
 uint32_t es_rand(es_sensors *s)
@@ -36,19 +39,21 @@ static int16_t clamp16(double v)
     return (int16_t)lround(v);
 }
 
-void es_sensors_init(es_sensors *s, uint32_t seed)
+void es_sensors_init(es_sensors *s, uint32_t seed, uint32_t now_ms)
 {
     s->rng = seed ? seed : 0x9E3779B9u;
     for (int i = 0; i < 8; i++)
         es_rand(s);
     s->gesture = ES_GESTURE_NONE;
-    s->next_gesture_ms = (uint32_t)es_uniform(s, 1000, 3000);
+    s->next_gesture_ms = now_ms + (uint32_t)es_uniform(s, 1000, 3000);
     s->button_down = 0;
     s->long_sent = 0;
-    s->next_press_ms = (uint32_t)es_uniform(s, 1500, 4000);
+    s->next_press_ms = now_ms + (uint32_t)es_uniform(s, 1500, 4000);
     s->soc = 0.9;
     s->drain_per_ms = 0.01 / 60000.0; /* 1 % per minute: a fast-forwarded demo battery */
-    s->utter_start_ms = (uint32_t)es_uniform(s, 300, 1200);
+    s->charging = 0;
+    s->battery_last_ms = now_ms;
+    s->utter_start_ms = now_ms + (uint32_t)es_uniform(s, 300, 1200);
     s->utter_end_ms = s->utter_start_ms + (uint32_t)es_uniform(s, 350, 800);
     s->f1 = 8;
     s->f2 = 22;
@@ -58,7 +63,7 @@ void es_sensors_init(es_sensors *s, uint32_t seed)
 
 void es_imu_sample(es_sensors *s, uint32_t t_ms, int16_t out[6])
 {
-    if (s->gesture == ES_GESTURE_NONE && t_ms >= s->next_gesture_ms) {
+    if (s->gesture == ES_GESTURE_NONE && DUE(t_ms, s->next_gesture_ms)) {
         s->gesture = (es_rand(s) & 1u) ? ES_GESTURE_NOD : ES_GESTURE_SHAKE;
         s->gesture_start_ms = t_ms;
     }
@@ -86,7 +91,7 @@ void es_imu_sample(es_sensors *s, uint32_t t_ms, int16_t out[6])
 
 int es_button_poll(es_sensors *s, uint32_t t_ms)
 {
-    if (!s->button_down && t_ms >= s->next_press_ms) {
+    if (!s->button_down && DUE(t_ms, s->next_press_ms)) {
         s->button_down = 1;
         s->long_sent = 0;
         s->button_down_ms = t_ms;
@@ -94,11 +99,12 @@ int es_button_poll(es_sensors *s, uint32_t t_ms)
         s->button_up_ms = t_ms + ((es_rand(s) % 5u == 0) ? 1300u : (uint32_t)es_uniform(s, 80, 220));
         return ES_BUTTON_PRESS;
     }
-    if (s->button_down && !s->long_sent && t_ms - s->button_down_ms >= 1000u && t_ms < s->button_up_ms) {
+    if (s->button_down && !s->long_sent && t_ms - s->button_down_ms >= 1000u &&
+        !DUE(t_ms, s->button_up_ms)) {
         s->long_sent = 1;
         return ES_BUTTON_LONG_PRESS;
     }
-    if (s->button_down && t_ms >= s->button_up_ms) {
+    if (s->button_down && DUE(t_ms, s->button_up_ms)) {
         s->button_down = 0;
         s->next_press_ms = t_ms + (uint32_t)es_uniform(s, 4000, 9000);
         return ES_BUTTON_RELEASE;
@@ -109,14 +115,25 @@ int es_button_poll(es_sensors *s, uint32_t t_ms)
 void es_battery_read(es_sensors *s, uint32_t t_ms, uint16_t *millivolts, uint16_t *soc_permille,
                      uint8_t *charging, int16_t *temp_decicelsius)
 {
-    double soc = s->soc - s->drain_per_ms * t_ms;
-    if (soc < 0)
-        soc = 0;
+    uint32_t elapsed = t_ms - s->battery_last_ms; /* wrap-safe */
+    s->battery_last_ms = t_ms;
+    if (s->charging) { /* 2 % per minute up to full */
+        s->soc += 2.0 * s->drain_per_ms * elapsed;
+        if (s->soc >= 1.0) {
+            s->soc = 1.0;
+            s->charging = 0;
+        }
+    } else {
+        s->soc -= s->drain_per_ms * elapsed;
+        if (s->soc <= 0.05)
+            s->charging = 1;
+    }
+    double soc = s->soc < 0 ? 0 : s->soc;
     /* Single-cell Li-ion open-circuit voltage, roughly 3.30 V empty to 4.20 V full. */
     double mv = 3300.0 + 900.0 * pow(soc, 0.8) + noise(s, 4);
     *millivolts = (uint16_t)lround(mv);
     *soc_permille = (uint16_t)lround(soc * 1000.0);
-    *charging = 0;
+    *charging = (uint8_t)s->charging;
     *temp_decicelsius = clamp16(10.0 * (31.0 + noise(s, 0.3)));
 }
 
@@ -129,13 +146,13 @@ void es_audio_frame(es_sensors *s, uint32_t t_ms, int16_t out[ES_MEL_BANDS])
         s->replay_pos++;
         return;
     }
-    if (t_ms >= s->utter_end_ms) { /* schedule the next utterance */
+    if (DUE(t_ms, s->utter_end_ms)) { /* schedule the next utterance */
         s->utter_start_ms = t_ms + (uint32_t)es_uniform(s, 800, 2500);
         s->utter_end_ms = s->utter_start_ms + (uint32_t)es_uniform(s, 350, 800);
         s->f1 = es_uniform(s, 5, 11);
         s->f2 = es_uniform(s, 18, 28);
     }
-    int speaking = t_ms >= s->utter_start_ms && t_ms < s->utter_end_ms;
+    int speaking = DUE(t_ms, s->utter_start_ms) && !DUE(t_ms, s->utter_end_ms);
     if (speaking) { /* formants drift during the utterance */
         s->f1 += es_uniform(s, -0.3, 0.3);
         s->f2 += es_uniform(s, -0.5, 0.5);
