@@ -75,7 +75,10 @@ def test_host_opened_late_still_knows_the_board():
             50,
         )
         assert h.capabilities == p.ALL_STREAMS and h.imu_rate_hz == 50
-        assert board.uptime_ms >= 1000
+        # Not the boot HELLO (that one was discarded) but the answer to GET_INFO; the uptime is
+        # a little under 1 s when exec() of the firmware was slow on a loaded machine.
+        assert h.reason in (p.Hello.REQUESTED, p.Hello.PERIODIC)
+        assert board.uptime_ms >= 500
         assert [e.kind for e in link.events] == ["board"]
 
 

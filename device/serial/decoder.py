@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from edgesplit.device.serial.protocol import (
     MAX_WIRE,
+    Frame,
     Message,
     ProtocolError,
     decode_frame,
@@ -82,7 +83,11 @@ class StreamDecoder:
 
     def feed(self, data: bytes) -> list[tuple[int, Message]]:
         """Returns (seq, message) for every valid frame completed by ``data``."""
-        out: list[tuple[int, Message]] = []
+        return [(frame.seq, msg) for frame, msg in self.feed_frames(data)]
+
+    def feed_frames(self, data: bytes) -> list[tuple[Frame, Message]]:
+        """As :meth:`feed`, with each message's frame (its exact payload bytes)."""
+        out: list[tuple[Frame, Message]] = []
         start = 0
         while True:
             end = data.find(b"\x00", start)
@@ -117,7 +122,7 @@ class StreamDecoder:
                 self._count(exc.counter, body)
                 continue
             self.counters.frames_ok += 1
-            out.append((frame.seq, msg))
+            out.append((frame, msg))
 
     @staticmethod
     def _decodes(body: bytes) -> bool:
