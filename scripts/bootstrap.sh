@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # espeak-ng synthesises the KWS speech; the fonts render the OCR scene frames; gcc + make build
 # the firmware stub.
-APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev)
+APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev
+  clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
