@@ -1,11 +1,15 @@
-"""Run the compiled firmware stub (firmware_stubs/build/edgesplit_fw) on one side of a pty pair."""
+"""Run the firmware where the host can reach it over a pty: the POSIX build
+(firmware_stubs/build/edgesplit_fw) on one side of a pty pair, or the Cortex-M4 build under QEMU."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import select
 import shutil
 import subprocess
+import time
 import tty
 from pathlib import Path
 
@@ -68,6 +72,88 @@ class FirmwareOnPty:
         return self.proc.returncode
 
     def __enter__(self) -> FirmwareOnPty:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+CORTEXM_ELF = FIRMWARE_DIR / "build" / "cortexm" / "edgesplit_fw.elf"
+QEMU_MACHINE = "mps2-an386"  # ARM MPS2 with a Cortex-M4 and CMSDK UARTs
+_PTY_LINE = re.compile(r"char device redirected to (/dev/pts/\d+)")
+
+
+def cortexm_firmware(build: bool = True) -> Path:
+    """The Cortex-M4 build (firmware_stubs/cortexm/), built with ``make cortexm`` when the
+    arm-none-eabi toolchain is there."""
+    if build and shutil.which("arm-none-eabi-gcc") and shutil.which("make"):
+        subprocess.run(
+            ["make", "-s", "-C", str(FIRMWARE_DIR), "build/cortexm/edgesplit_fw.elf"], check=True
+        )
+    if not CORTEXM_ELF.is_file():
+        raise ToolMissingError(
+            f"Cortex-M firmware not found at {CORTEXM_ELF}; it needs gcc-arm-none-eabi and "
+            f"libnewlib-arm-none-eabi (scripts/bootstrap.sh installs them), then "
+            f"`make -C firmware_stubs cortexm`"
+        )
+    return CORTEXM_ELF
+
+
+class FirmwareOnQemu:
+    """The Cortex-M4 firmware running under ``qemu-system-arm -M mps2-an386`` with UART0 on a
+    pty; :attr:`port` is that pty, opened by the host exactly like the POSIX build's."""
+
+    def __init__(self, start_timeout_s: float = 30.0) -> None:
+        qemu = shutil.which("qemu-system-arm")
+        if qemu is None:
+            raise ToolMissingError(
+                "qemu-system-arm not found (apt-get install qemu-system-arm; scripts/bootstrap.sh "
+                "installs it)"
+            )
+        elf = cortexm_firmware()
+        self.args = [
+            qemu, "-M", QEMU_MACHINE, "-nographic", "-monitor", "none", "-serial", "pty",
+            "-kernel", str(elf),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        self.port = self._read_pty(start_timeout_s)
+
+    def _read_pty(self, timeout_s: float) -> str:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        seen = b""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                seen += chunk
+                match = _PTY_LINE.search(seen.decode(errors="replace"))
+                if match:
+                    return match.group(1)
+        self.stop()
+        raise ToolMissingError(
+            f"qemu-system-arm did not report its serial pty within {timeout_s} s: "
+            f"{seen.decode(errors='replace')[-300:]!r}"
+        )
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> FirmwareOnQemu:
         return self
 
     def __exit__(self, *exc: object) -> None:
