@@ -143,10 +143,12 @@ def listen_command(
         if firmware:
             fw = FirmwareOnPty(baud=baud)
             port = fw.port
+        assert port is not None
         link = SensorLink(port, baud=baud)
     except (EdgesplitError, OSError, ValueError) as exc:
         fail(f"cannot open {port}: {exc}")
-    keyword, last = "", {}
+    keyword = ""
+    last: dict[str, str] = {}
     spotter = None
     if kws:
         from edgesplit.device.workloads import kws as kws_workload
@@ -155,6 +157,7 @@ def listen_command(
 
     def on_window(mfcc):
         nonlocal keyword
+        assert spotter is not None
         res = spotter.classify_mfcc(mfcc)
         keyword = f"{res.label} ({res.confidence:.2f})"
 
@@ -241,7 +244,8 @@ def _listen_forwarder(
     except (OSError, ValueError, serial.SerialException) as exc:
         fail(f"cannot open {port}: {exc}")
     err_console.print(f"connected to {port}")
-    dec, latest, reconnects = ForwarderDecoder(frequency), (), 0
+    dec, reconnects = ForwarderDecoder(frequency), 0
+    latest: tuple[float, ...] = ()
     end = time.monotonic() + duration if duration else float("inf")
     try:
         while time.monotonic() < end and not (max_samples and dec.samples >= max_samples):

@@ -189,3 +189,73 @@ def test_forwarder_format():
     samples = dec.feed(b"1,2,3\n4,5") + dec.feed(b",6\nbad\n7,8\n9,10,11\n")
     assert samples == [(1, 2, 3), (4, 5, 6), (9, 10, 11)]
     assert dec.bad_lines == 2 and dec.axes == 3
+
+
+def test_forwarder_axis_count_needs_agreeing_lines():
+    """A line cut when the port opened mid-line ("5,-9.81") must not fix the axis count."""
+    dec = ForwarderDecoder()
+    data = b"5,-9.81\r\n" + b"".join(f"{i},{i / 2}\t-9.81\r\n".encode() for i in range(10))
+    samples = dec.feed(data)
+    assert dec.axes == 3 and len(samples) == 10 and dec.bad_lines == 1
+    assert samples[0] == (0.0, 0.0, -9.81)
+
+
+def test_forwarder_follows_a_sender_that_changes_its_axes():
+    dec = ForwarderDecoder()
+    dec.feed(b"1,2,3\n" * 5)
+    assert dec.axes == 3
+    out = dec.feed(b"1,2,3,4\n" * ForwarderDecoder.REDETECT_LINES)
+    assert dec.axes == 4 and dec.axes_changes == 1 and len(out) == ForwarderDecoder.REDETECT_LINES
+
+
+def test_forwarder_sampling_frequency_is_estimated_across_reconnects():
+    dec = ForwarderDecoder()
+    for i in range(30):  # 100 Hz
+        dec.feed(b"1,2,3\r\n", now=10.0 + i / 100)
+    assert dec.sampling_frequency_hz == 100.0
+    dec.reconnected()  # the sender was away for 5 s: that gap is not a sampling interval
+    for i in range(30):
+        dec.feed(b"1,2,3\r\n", now=15.0 + i / 100)
+    assert dec.sampling_frequency_hz == 100.0
+    assert ForwarderDecoder(frequency_hz=62.5).sampling_frequency_hz == 62.5
+    with pytest.raises(ForwarderError, match="positive"):
+        ForwarderDecoder(frequency_hz=0)
+
+
+def _hello(device_id: int, uptime_ms: int, reason: int = p.Hello.PERIODIC) -> p.Hello:
+    return p.Hello(device_id, 1, 1, 0, p.ALL_STREAMS, 50, 50, 40, p.ALL_STREAMS, uptime_ms, reason)
+
+
+def _status(uptime_ms: int, offered: int, dropped: int) -> p.Status:
+    return p.Status(
+        uptime_ms, 900, 1800, 156, 5760, offered, dropped, dropped * 100, 0, 0, 0, 0, 1000
+    )
+
+
+def test_link_tracks_the_board_reboots_and_overload():
+    """Over pyserial's loop:// (what the link sends comes back), the link's bookkeeping: the board
+    from HELLO, a reboot from uptime going backwards (even without a sequence reset), a different
+    board, and one warning per over-subscription episode."""
+    from edgesplit.device.serial.link import SensorLink
+
+    link = SensorLink("loop://", read_timeout_s=0.01, ask_info=False)
+
+    def deliver(*msgs: p.Message) -> None:
+        for m in msgs:
+            link.send(m)
+        for _ in range(5):
+            link.poll()
+
+    deliver(_hello(0xAA, 5_000), _status(6_000, 5_000, 0))
+    assert link.board is not None and link.board.uptime_ms == 6_000
+    deliver(_status(7_000, 8_000, 12), _status(8_000, 8_000, 20))
+    assert link.stats.oversubscribed and link.stats.tx_dropped_frames == 20
+    deliver(_status(9_000, 4_000, 20))
+    assert not link.stats.oversubscribed
+    deliver(_hello(0xAA, 150, p.Hello.BOOT))
+    assert link.stats.reboots == 1 and link.board.uptime_ms == 150
+    deliver(_hello(0xBB, 99_000))
+    kinds = [e.kind for e in link.events]
+    assert kinds == ["board", "oversubscribed", "recovered", "reboot", "new_board"]
+    assert "uptime was 9.0 s, now 0.1 s" in link.events[3].message
+    assert "5000 B/s offered" not in link.events[1].message and "8000 B/s" in link.events[1].message
