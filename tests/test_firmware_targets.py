@@ -87,6 +87,24 @@ def test_end_to_end_same_on_every_target(board):
     link.close()
 
 
+def test_board_reset_is_reported_as_a_reboot(board):
+    """The board resets behind an open port (a new firmware process on the same pty for the POSIX
+    build, QEMU's system_reset for the Cortex-M): one reboot with both uptimes, no gap."""
+    link = SensorLink(board.port)
+    link.wait_for_board(timeout_s=10)
+    collect(link, 1.5)
+    board.restart()
+    end = time.monotonic() + 15  # generous: a loaded host starts a process or resets slowly
+    while link.stats.reboots == 0 and time.monotonic() < end:
+        link.poll()
+    collect(link, 0.5)
+    assert link.stats.reboots == 1
+    assert [e.kind for e in link.events] == ["board", "reboot"]
+    assert "rebooted: uptime was" in link.events[1].message
+    assert link.counters.seq_gaps == 0 and link.counters.seq_resets >= 1
+    link.close()
+
+
 def test_cortexm_fits_the_budget():
     """Flash (text + data) and RAM (data + bss + stack) of the Cortex-M4 image, from
     arm-none-eabi-size, against 256 KB / 64 KB (the linker script enforces it too)."""

@@ -8,7 +8,9 @@ import os
 import re
 import select
 import shutil
+import socket
 import subprocess
+import tempfile
 import time
 import tty
 from pathlib import Path
@@ -111,9 +113,11 @@ class FirmwareOnQemu:
                 "installs it)"
             )
         elf = cortexm_firmware()
+        self._tmp = tempfile.TemporaryDirectory(prefix="edgesplit-qemu-")
+        self.monitor_path = os.path.join(self._tmp.name, "monitor.sock")
         self.args = [
-            qemu, "-M", QEMU_MACHINE, "-nographic", "-monitor", "none", "-serial", "pty",
-            "-kernel", str(elf),
+            qemu, "-M", QEMU_MACHINE, "-nographic", "-serial", "pty",
+            "-monitor", f"unix:{self.monitor_path},server=on,wait=off", "-kernel", str(elf),
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -141,6 +145,15 @@ class FirmwareOnQemu:
             f"{seen.decode(errors='replace')[-300:]!r}"
         )
 
+    def restart(self) -> None:
+        """Reset the board (QEMU's ``system_reset``: the MCU reboots, the UART's pty stays)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mon:
+            mon.settimeout(10)
+            mon.connect(self.monitor_path)
+            mon.recv(4096)  # the monitor's banner and prompt
+            mon.sendall(b"system_reset\n")
+            mon.recv(4096)
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -151,6 +164,7 @@ class FirmwareOnQemu:
                 self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        self._tmp.cleanup()
         return self.proc.returncode
 
     def __enter__(self) -> FirmwareOnQemu:

@@ -4,7 +4,8 @@
 The host always knows the board: pyserial discards whatever arrived before the port was opened
 (so the boot HELLO is usually gone), hence the link asks GET_INFO on every (re)connect and after a
 sequence reset, and the MCU repeats HELLO every 5 s. Uptime (in HELLO and STATUS) only grows on a
-running board, so uptime going backwards is reported as a reboot, never as lost frames. STATUS
+running board, so uptime going backwards, or a boot HELLO from a known board, is reported as a
+reboot, never as lost frames. STATUS
 carries the MCU's TX backlog and drops: the link keeps the lag and warns when the link is
 over-subscribed."""
 
@@ -150,7 +151,9 @@ class SensorLink:
                 f"a different board on {self.url}: {board.hello.device_id:08x} -> "
                 f"{hello.device_id:08x} (fw {hello.fw_version}, up {uptime_ms / 1000:.1f} s)",
             )
-        elif uptime_ms < board.uptime_ms:
+        elif uptime_ms < board.uptime_ms or (hello is not None and hello.reason == Hello.BOOT):
+            # Uptime only grows on a running board; a boot HELLO says so even when the host knew
+            # the board for less time than it has been up since.
             self.stats.reboots += 1
             self._min_offset_ms = None
             self._event(

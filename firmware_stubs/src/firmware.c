@@ -125,6 +125,10 @@ void es_fw_start(es_fw *fw, uint32_t seed, uint32_t device_id, uint32_t now_ms)
     fw->next_battery_ms = now_ms;
     fw->next_hello_ms = now_ms + ES_HELLO_INTERVAL_MS;
     fw->next_status_ms = now_ms + ES_STATUS_INTERVAL_MS;
+    /* A lone delimiter first: it ends whatever frame a reset cut short on the line, so the
+     * boot HELLO is not glued to that fragment and lost with it. */
+    static const uint8_t delimiter = 0;
+    fw->tx_bytes += (uint32_t)hal_uart_write(&delimiter, 1);
     es_fw_send_hello(fw, ES_HELLO_BOOT);
     send_log(fw, 1, "edgesplit sensor fw 1.1.0 boot");
 }
