@@ -61,6 +61,7 @@ def _link_doc(link) -> dict:
     return {
         "tx_lag_ms": s.tx_lag_ms,
         "host_lag_ms": round(s.host_lag_ms, 1),
+        "host_backlog_bytes": s.host_backlog_bytes,
         "tx_dropped_frames": s.tx_dropped_frames,
         "offered_bytes_per_s": s.offered_bytes_per_s,
         "line_bytes_per_s": s.line_bytes_per_s,
@@ -83,7 +84,10 @@ def _view(link, last: dict, keyword: str, warnings: list[str]) -> Table:
         if board
         else "unknown (asked with GET_INFO)",
     )
-    lag = f"MCU TX lag {s.tx_lag_ms} ms, host lag {s.host_lag_ms:.0f} ms"
+    lag = (
+        f"MCU TX lag {s.tx_lag_ms} ms, host lag {s.host_lag_ms:.0f} ms "
+        f"(backlog {s.host_backlog_bytes} B)"
+    )
     if s.line_bytes_per_s:
         lag += f", {s.offered_bytes_per_s}/{s.line_bytes_per_s} B/s offered/line"
     style = "[bold red]" if s.oversubscribed else "[bold]"

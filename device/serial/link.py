@@ -44,8 +44,11 @@ class LinkStats:
     offered_bytes_per_s: int = 0
     line_bytes_per_s: int = 0
     oversubscribed: bool = False
-    # how much later than the fastest one the latest STATUS arrived (host or link falling behind)
+    # how much later than the fastest one the latest STATUS arrived, by the board's clock against
+    # the host's: grows when the host or the link falls behind (or the board's clock runs slow)
     host_lag_ms: float = 0.0
+    # bytes already received by the OS but not yet read by the host at the last poll
+    host_backlog_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,9 @@ class SensorLink:
             return out
         try:
             assert self._port is not None
-            chunk = self._port.read(max(1, self._port.in_waiting))
+            waiting = self._port.in_waiting
+            self.stats.host_backlog_bytes = waiting
+            chunk = self._port.read(max(1, waiting))
         except (OSError, serial.SerialException):
             self._lost()
             return out

@@ -101,13 +101,14 @@ size_t hal_uart_write(const uint8_t *buf, size_t len)
 
 void hal_posix_service(void)
 {
-    /* The line sends baud/10 bytes per second; credit for at most 16 bytes (a UART FIFO) builds
-     * up while the ring is empty. */
+    /* The line sends baud/10 bytes per second, whether or not this process was scheduled (a
+     * UART runs in hardware), so time lost to a busy host is caught up; credit never exceeds
+     * what is queued plus a 16-byte FIFO, so an idle line does not bank a burst. */
     double t = now_s();
     g_credit_bytes += (t - g_last_drain_s) * (double)g_baud / 10.0;
     g_last_drain_s = t;
-    if (g_count == 0 && g_credit_bytes > 16.0)
-        g_credit_bytes = 16.0;
+    if (g_credit_bytes > 16.0 + (double)g_count)
+        g_credit_bytes = 16.0 + (double)g_count;
     while (g_count > 0 && g_credit_bytes >= 1.0) {
         size_t n = (size_t)g_credit_bytes;
         if (n > g_count)
@@ -126,8 +127,6 @@ void hal_posix_service(void)
             return;
         }
     }
-    if (g_credit_bytes > 16.0 + (double)g_count)
-        g_credit_bytes = 16.0 + (double)g_count;
 }
 
 size_t hal_uart_read(uint8_t *buf, size_t cap)
