@@ -115,6 +115,10 @@ def listen_command(
     firmware: Annotated[
         bool, typer.Option(help="start the compiled firmware stub on a pty and listen to it")
     ] = False,
+    target: Annotated[
+        str,
+        typer.Option(help="--firmware build: posix (on a pty) or cortex-m4 (under QEMU)"),
+    ] = "posix",
     frequency: Annotated[
         float | None,
         typer.Option(min=0.001, help="--forwarder: sampling frequency in Hz (default: estimated)"),
@@ -131,7 +135,7 @@ def listen_command(
 ) -> None:
     """Show the incoming sensor stream and the link's error counters."""
     from edgesplit.device.errors import EdgesplitError
-    from edgesplit.device.serial.firmware import FirmwareOnPty
+    from edgesplit.device.serial.firmware import FirmwareOnPty, FirmwareOnQemu
     from edgesplit.device.serial.link import SensorLink
     from edgesplit.device.serial.sensing import SensorRouter
 
@@ -142,10 +146,14 @@ def listen_command(
             fail("--forwarder reads text lines from --port; the firmware stub speaks frames")
         assert port is not None
         return _listen_forwarder(port, baud, duration, json_out, frequency, samples, headless)
-    fw = None
+    if target not in ("posix", "cortex-m4"):
+        fail(f"--target {target!r}: expected posix or cortex-m4")
+    if target == "cortex-m4" and baud != 115_200:
+        fail(f"--baud {baud}: the cortex-m4 image runs its UART at 115200 bits/s")
+    fw: FirmwareOnPty | FirmwareOnQemu | None = None
     try:
         if firmware:
-            fw = FirmwareOnPty(baud=baud)
+            fw = FirmwareOnPty(baud=baud) if target == "posix" else FirmwareOnQemu()
             port = fw.port
         assert port is not None
         link = SensorLink(port, baud=baud)

@@ -120,3 +120,23 @@ def test_cortexm_fits_the_budget():
     text, data, bss = (int(v) for v in out[1].split()[:3])
     assert text + data <= BUDGET_FLASH_BYTES
     assert data + bss <= BUDGET_RAM_BYTES
+
+
+def test_listen_cli_on_the_cortexm_build(tmp_path):
+    """`edgesplit device listen --firmware --target cortex-m4` runs the image under QEMU."""
+    import json
+    import sys
+
+    missing = _cortexm_missing()
+    if missing:
+        pytest.skip(missing)
+    out = tmp_path / "listen.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "edgesplit.cli", "device", "listen", "--firmware", "--target",
+         "cortex-m4", "--duration", "3", "--headless", "--json", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    assert doc["board"]["device_id"] == "e5e50001" and doc["messages"]["ImuBatch"] >= 3
+    assert doc["counters"]["frames_dropped"] == 0
