@@ -21,11 +21,23 @@ FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware_stubs"
 FIRMWARE_BINARY = FIRMWARE_DIR / "build" / "edgesplit_fw"
 
 
+def _make(target: str, output: Path) -> None:
+    """Bring ``output`` up to date; a failed build is an error only if there is nothing to run."""
+    res = subprocess.run(
+        ["make", "-s", "-C", str(FIRMWARE_DIR), target], capture_output=True, text=True
+    )
+    if res.returncode != 0 and not output.is_file():
+        raise ToolMissingError(
+            f"building {output.name} failed (`make -C firmware_stubs {target}`): "
+            f"{res.stderr.strip()[-300:]}"
+        )
+
+
 def firmware_binary(build: bool = True) -> Path:
     """The host build of the firmware, (re)built with its Makefile when make is available (a
     no-op when up to date, so a stale binary never runs against newer sources)."""
     if build and (FIRMWARE_DIR / "Makefile").is_file() and shutil.which("make"):
-        subprocess.run(["make", "-s", "-C", str(FIRMWARE_DIR), "build/edgesplit_fw"], check=True)
+        _make("build/edgesplit_fw", FIRMWARE_BINARY)
     if not FIRMWARE_BINARY.is_file():
         raise ToolMissingError(
             f"firmware binary not found at {FIRMWARE_BINARY}; build it with "
@@ -89,9 +101,7 @@ def cortexm_firmware(build: bool = True) -> Path:
     """The Cortex-M4 build (firmware_stubs/cortexm/), built with ``make cortexm`` when the
     arm-none-eabi toolchain is there."""
     if build and shutil.which("arm-none-eabi-gcc") and shutil.which("make"):
-        subprocess.run(
-            ["make", "-s", "-C", str(FIRMWARE_DIR), "build/cortexm/edgesplit_fw.elf"], check=True
-        )
+        _make("build/cortexm/edgesplit_fw.elf", CORTEXM_ELF)
     if not CORTEXM_ELF.is_file():
         raise ToolMissingError(
             f"Cortex-M firmware not found at {CORTEXM_ELF}; it needs gcc-arm-none-eabi and "
