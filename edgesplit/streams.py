@@ -6,18 +6,11 @@ cut by Silero VAD into MFCC windows. Phone: typed requests from held-out intent 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
+from edgesplit.device.workloads.registry import Item
 
-@dataclass
-class Item:
-    x: Any  # what the device's task takes
-    truth: str
-    check: Callable[[str], bool]  # is an answer right?
+__all__ = ["Item", "audio_stream", "earbuds_items", "glasses_items", "ocr_item", "phone_items"]
 
 
 def audio_stream(n_utterances: int, seed: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -69,16 +62,21 @@ def earbuds_items(n: int, seed: int) -> list[Item]:
     return items
 
 
-def glasses_items(n: int, seed: int) -> list[Item]:
+OCR_CORRECT_CER = 0.05  # an OCR answer counts as right at <= 5 % character error rate
+
+
+def ocr_item(frame_seed: int) -> Item:
+    """One rendered frame; right when its CER is at most ``OCR_CORRECT_CER``."""
     from edgesplit.device.metrics import character_error_rate
     from edgesplit.device.vision.render import render_frame
 
-    items = []
-    for i in range(n):
-        frame = render_frame(seed * 1000 + i)
-        ok = lambda a, t=frame.text: character_error_rate([a], [t]) <= 0.05  # noqa: E731
-        items.append(Item(frame.image, frame.text, ok))
-    return items
+    frame = render_frame(frame_seed)
+    ok = lambda a, t=frame.text: character_error_rate([a], [t]) <= OCR_CORRECT_CER  # noqa: E731
+    return Item(frame.image, frame.text, ok)
+
+
+def glasses_items(n: int, seed: int) -> list[Item]:
+    return [ocr_item(seed * 1000 + i) for i in range(n)]
 
 
 def phone_items(n: int, seed: int) -> list[Item]:
