@@ -17,11 +17,15 @@ from edgesplit.device.paths import package_dir
 
 from edgesplit.errors import ConfigError
 
+LEGACY_PACKAGES = {p: f"edgesplit.{p}" for p in ("device", "cloud", "sim")}
+
 
 def resolve_source(model_dir: Path, ref: str) -> Path:
     """``pkg://package/sub/path`` (inside an installed package) or a path relative to the model."""
     if ref.startswith("pkg://"):
         package, _, rel = ref[len("pkg://") :].partition("/")
+        # device/, cloud/ and sim/ install as edgesplit.device, ... (one import name)
+        package = LEGACY_PACKAGES.get(package, package)
         try:
             path = package_dir(package, package) / rel
         except ModelFileError:

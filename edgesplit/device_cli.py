@@ -217,11 +217,11 @@ def run(
                 inputs = [p.read_text(str(src))]  # type: ignore[misc]
         except EdgesplitError as exc:
             bad += 1
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            typer.echo(f"error: {exc}", err=True)  # one line, never wrapped
             records.append({"file": name, "error": str(exc)})
             continue
         if not inputs:
-            console.print(f"{name}: no speech detected", highlight=False)
+            typer.echo(f"{name}: no speech detected")
             records.append({"file": name, "answer": None, "note": "no speech detected"})
         for inp in inputs:
             ans = router.handle(task, inp.x, costs())
@@ -230,7 +230,7 @@ def run(
             shown += f", {ans.total_ms:.1f} ms" + (
                 f", degraded: {ans.error}" if ans.degraded else ""
             )
-            console.print(shown + ")", highlight=False)
+            typer.echo(shown + ")")
             records.append(
                 {
                     "file": name,

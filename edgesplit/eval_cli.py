@@ -32,19 +32,16 @@ def eval_command(
     Every input goes through device-only, cascade and cloud-only (interleaved) with the real
     router and a real cloud over HTTP; each workload's registered held-out set is used.
     """
-    from contextlib import nullcontext
-
     from edgesplit.device.workloads.registry import plugin, plugins
-    from edgesplit.evaluation import evaluate_workload, local_cloud
+    from edgesplit.evaluation import evaluate_workload
 
     selected = [plugin(w) for w in workload] if workload else list(plugins().values())
     api_key = os.environ.get("EDGESPLIT_API_KEY")
     rows = []
     for p in selected:
-        ctx = nullcontext(cloud) if cloud else local_cloud(p.demo.cloud_models)
-        with err_console.status(f"{p.name}: starting...") as status, ctx as url:
+        with err_console.status(f"{p.name}: starting...") as status:
             rows.append(
-                evaluate_workload(p, url, api_key, quick, threads, log=lambda m: status.update(m))
+                evaluate_workload(p, cloud, api_key, quick, threads, log=lambda m: status.update(m))
             )
     table = Table(title="end-cloud cascade vs device-only (held-out data)")
     for col in (

@@ -14,15 +14,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgesplit.device.policy import LinkEstimator, PolicyConfig, RequestCosts
+from edgesplit.device.policy import LinkEstimator, PolicyConfig, PolicyKind, RequestCosts
 from edgesplit.device.router import Answer, Router, Task
-from edgesplit.device.workloads.registry import Item, WorkloadPlugin
+from edgesplit.device.workloads.registry import EvalSet, Item, WorkloadPlugin
 from edgesplit.errors import ConfigError
 
-ROUTES = {"device": "device-only", "cloud": "cloud-only", "cascade": "cascade"}
+ROUTES: dict[str, PolicyKind] = {
+    "device": "device-only",
+    "cloud": "cloud-only",
+    "cascade": "cascade",
+}
 # The router's link prior when the cloud is on a LAN or loopback: it only matters to the
 # deadline-aware and split policies, which these commands do not use.
 LAN_PRIOR = (100.0, 100.0, 2.0)  # up Mbit/s, down Mbit/s, RTT ms
+MAX_LABELS = 50  # per-label accuracy is reported for label sets up to this size
 CLOUD_TIMEOUT_S = 30.0  # generous: the first cloud request can build a model on a busy machine
 
 
@@ -41,7 +46,7 @@ def make_router(
         client = CloudClient(cloud_url, api_key, timeout_s=CLOUD_TIMEOUT_S, retries=1)
     return Router(
         PolicyConfig(ROUTES[route], threshold=threshold), client, LinkEstimator(*LAN_PRIOR)
-    )  # type: ignore[arg-type]
+    )
 
 
 def costs() -> RequestCosts:
@@ -66,37 +71,57 @@ class RouteStats:
     p95_ms: float
     escalated: float  # fraction of requests that reached the cloud
     degraded: float  # fraction answered by the device because the cloud could not
+    # Accuracy per true label (recall), when the labels are a small set (intents, keywords).
+    per_truth: dict[str, float]
 
     @staticmethod
     def of(answers: list[Answer], items: list[Item]) -> RouteStats:
         ms = np.array([a.total_ms for a in answers])
+        right = [it.check(a.label) for a, it in zip(answers, items, strict=True)]
+        truths = sorted({it.truth for it in items})
+        per_truth = {}
+        if len(truths) <= MAX_LABELS:
+            for t in truths:
+                mine = [r for r, it in zip(right, items, strict=True) if it.truth == t]
+                per_truth[t] = float(np.mean(mine))
         return RouteStats(
-            accuracy=float(
-                np.mean([it.check(a.label) for a, it in zip(answers, items, strict=True)])
-            ),
+            accuracy=float(np.mean(right)),
             median_ms=float(np.median(ms)),
             p95_ms=float(np.percentile(ms, 95)),
             escalated=float(np.mean([a.route in ("cloud", "device+cloud") for a in answers])),
             degraded=float(np.mean([a.degraded for a in answers])),
+            per_truth=per_truth,
         )
 
 
 def evaluate_workload(
     plugin: WorkloadPlugin,
-    cloud_url: str,
+    cloud_url: str | None,
     api_key: str | None = None,
     quick: bool = False,
     threads: int = 1,
     log: Callable[[str], None] = lambda _m: None,
 ) -> dict:
     """Device-only, cascade and cloud-only on the plugin's held-out set, requests interleaved
-    (each input through the three routes in turn) so machine drift hits every route alike."""
+    (each input through the three routes in turn) so machine drift hits every route alike.
+
+    ``cloud_url`` None: the task's cloud model from the shipped repository, served on loopback.
+    """
     if not (wl := plugin.workload()).int8_ready():
         log(f"{plugin.name}: building INT8 models...")
         wl.build_int8()
     data = plugin.eval_set(quick)
     log(f"{plugin.name}: {len(data.items)} inputs ({data.name})...")
     task: Task = plugin.task(threads)
+    if cloud_url is None:
+        with local_cloud((task.cloud_model,)) as url:
+            return _evaluate(plugin, task, data, url, api_key)
+    return _evaluate(plugin, task, data, cloud_url, api_key)
+
+
+def _evaluate(
+    plugin: WorkloadPlugin, task: Task, data: EvalSet, cloud_url: str, api_key: str | None
+) -> dict:
     routers = {
         r: make_router(r, cloud_url, api_key, plugin.demo.threshold)
         for r in ("device", "cascade", "cloud")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesplit.device.workloads.registry import Item
+from edgesplit.device.workloads.registry import Item, equals
 
 __all__ = ["Item", "audio_stream", "earbuds_items", "glasses_items", "ocr_item", "phone_items"]
 
@@ -58,7 +58,7 @@ def earbuds_items(n: int, seed: int) -> list[Item]:
             clip = np.pad(clip, (0, CLIP_SAMPLES - clip.size))
         word = min((abs(o - seg.start_sample), w) for o, w in truth)[1]
         expected = word if word in KEYWORDS else UNKNOWN
-        items.append(Item(mfcc(clip), word, lambda a, e=expected: a == e))
+        items.append(Item(mfcc(clip), word, equals(expected)))
     return items
 
 
@@ -71,7 +71,10 @@ def ocr_item(frame_seed: int) -> Item:
     from edgesplit.device.vision.render import render_frame
 
     frame = render_frame(frame_seed)
-    ok = lambda a, t=frame.text: character_error_rate([a], [t]) <= OCR_CORRECT_CER  # noqa: E731
+
+    def ok(answer: str) -> bool:
+        return character_error_rate([answer], [frame.text]) <= OCR_CORRECT_CER
+
     return Item(frame.image, frame.text, ok)
 
 
@@ -84,4 +87,4 @@ def phone_items(n: int, seed: int) -> list[Item]:
 
     texts, labels = utterances("test", per_template=1, seed=seed)
     order = np.random.default_rng(seed).permutation(len(texts))[:n]
-    return [Item(texts[j], LABELS[labels[j]], lambda a, t=LABELS[labels[j]]: a == t) for j in order]
+    return [Item(texts[j], LABELS[labels[j]], equals(LABELS[labels[j]])) for j in order]

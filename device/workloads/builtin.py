@@ -19,6 +19,7 @@ from edgesplit.device.workloads.registry import (
     Input,
     Item,
     WorkloadPlugin,
+    equals,
     register,
 )
 
@@ -64,7 +65,7 @@ def _kws_eval(quick: bool) -> EvalSet:
     from edgesplit.device.audio.kws_data import LABELS, load_dataset
 
     x, y = load_dataset("test", seed=0, limit=240 if quick else None)
-    items = [Item(x[i], LABELS[y[i]], lambda a, t=LABELS[y[i]]: a == t) for i in range(len(y))]
+    items = [Item(x[i], LABELS[y[i]], equals(LABELS[y[i]])) for i in range(len(y))]
     return EvalSet(f"espeak-ng held-out voices, {len(items)} clips", items)
 
 
@@ -218,7 +219,7 @@ def _intent_text(text: str) -> Input:
 
 def intent_eval_items(path: Path = INTENT_EVAL_FILE) -> list[Item]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [Item(r["text"], r["label"], lambda a, t=r["label"]: a == t) for r in rows]
+    return [Item(r["text"], r["label"], equals(r["label"])) for r in rows]
 
 
 def _intent_eval(quick: bool) -> EvalSet:

@@ -46,6 +46,14 @@ def read_image(path: Path) -> np.ndarray:
                 img.load()  # decode fully: truncated data fails here
                 rgb = np.asarray(img.convert("RGB"))
     except UnidentifiedImageError:
+        head = path.read_bytes()[:24]
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", head[16:24])
+            if min(w, h) < MIN_IMAGE_SIDE_PX:
+                raise InputError(
+                    f"{path}: PNG declares {w}x{h} px; each side must be "
+                    f"{MIN_IMAGE_SIDE_PX}..{MAX_IMAGE_SIDE_PX} px"
+                ) from None
         raise InputError(f"{path}: not an image file Pillow can read (PNG, JPEG, ...)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"{path}: refused as a decompression bomb: {exc}") from None

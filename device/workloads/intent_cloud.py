@@ -18,7 +18,7 @@ The independent evaluation set (``tests/data/intent_eval.jsonl``) is never used 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,7 +158,7 @@ class CloudIntentClassifier:
         self.tokenizer = TextTokenizer(max_tokens=max_tokens)
         self.head = load_or_train(self.encoder)
 
-    def classify(self, texts: list[str | bytes]) -> tuple[list[str], np.ndarray]:
+    def classify(self, texts: Sequence[str | bytes]) -> tuple[list[str], np.ndarray]:
         emb = self.encoder.run(self.tokenizer.encode(texts).feeds())[0]
         labels, conf = self.head.decide(emb)
         return [LABELS[i] for i in labels], conf

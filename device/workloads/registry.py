@@ -47,6 +47,11 @@ class Item:
     check: Callable[[str], bool]
 
 
+def equals(truth: str) -> Callable[[str], bool]:
+    """The usual ``Item.check``: the answer is exactly the truth."""
+    return lambda answer: answer == truth
+
+
 @dataclass(frozen=True)
 class Input:
     """One input read from a file: ``where`` says which part (``line 3``, ``0.52-1.31 s``)."""
