@@ -47,7 +47,6 @@ def eval_command(
     for col in (
         "device",
         "workload",
-        "data",
         "device acc",
         "cascade acc",
         "cloud acc",
@@ -62,7 +61,6 @@ def eval_command(
         table.add_row(
             r["device"],
             r["workload"],
-            r["data"],
             f"{100 * d['accuracy']:.1f} %",
             f"{100 * c['accuracy']:.1f} %",
             f"{100 * k['accuracy']:.1f} %",
@@ -72,5 +70,7 @@ def eval_command(
             f"{d['p95_ms']:.1f}→{c['p95_ms']:.1f} ({r['p95_latency_change_pct']:+.0f} %)",
         )
     console.print(table)
+    for r in rows:
+        console.print(f"{r['workload']}: {r['data']}", highlight=False)
     if json_out:
         write_json(json_out, {"workloads": rows})
