@@ -4,7 +4,8 @@ Why not nearest templates: a k-NN vote over template embeddings copies template 
 requests written independently of the templates it lost to the phone (75 % vs 85 %) and let 60 %
 of out-of-scope requests through. This model is multinomial logistic regression on the FP32
 encoder's embeddings of a larger corpus (``device/text/intent_corpus.py``: more sentence shapes,
-a broad out-of-scope library, typos and fillers), then calibrated on held-out templates:
+a broad out-of-scope library, typos and fillers), averaged with the phone's own head (trained on
+the device's templates) run on FP32 embeddings, then calibrated on held-out templates:
 
 1. temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural Networks"): one scalar
    fitted by grid search to minimise the validation negative log-likelihood;
@@ -32,20 +33,31 @@ from edgesplit.device.workloads.intent import embed, model_paths, train_head
 
 OOS_TARGET = 0.95  # out-of-scope recall wanted on the validation split
 CLOUD_MAX_TOKENS = 256  # the model was trained with sequences up to 256 (device: 128)
-CORPUS_VERSION = 1  # bump when intent_corpus.py changes, to retrain the cached head
+CORPUS_VERSION = 2  # bump when intent_corpus.py or the recipe changes, to retrain the cached head
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    p = np.exp(z - z.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
 
 
 @dataclass(frozen=True)
 class CloudHead:
+    """Calibrated head averaged with the phone's head run on FP32 embeddings (an ensemble of two
+    classifiers trained on different data: on validation 82.9 % vs 80.4 % for the head alone)."""
+
     w: np.ndarray  # (384, classes)
     b: np.ndarray  # (classes,)
     temperature: float
     oos_threshold: float
+    device_w: np.ndarray | None = None  # the phone's head (intent_head.onnx), FP32 features
+    device_b: np.ndarray | None = None
 
     def probabilities(self, emb: np.ndarray) -> np.ndarray:
-        z = (emb @ self.w + self.b) / self.temperature
-        p = np.exp(z - z.max(1, keepdims=True))
-        return p / p.sum(1, keepdims=True)
+        p = _softmax((emb @ self.w + self.b) / self.temperature)
+        if self.device_w is not None and self.device_b is not None:
+            p = (p + _softmax(emb @ self.device_w + self.device_b)) / 2
+        return p
 
     def decide(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(label index, confidence): out of scope when unsure; its confidence is 1 - best."""
@@ -89,6 +101,16 @@ def choose_oos_threshold(p: np.ndarray, y: np.ndarray, target: float = OOS_TARGE
     return best
 
 
+def device_head() -> tuple[np.ndarray, np.ndarray]:
+    """The phone's trained head weights (W, b) from intent_head.onnx."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_paths("fp32")["head"]))
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    return init["W"].astype(np.float32), init["b"].astype(np.float32)
+
+
 def _cache_path(encoder: Path) -> Path:
     st = encoder.stat()
     return built_models_dir() / f"intent-cloud-head-v{CORPUS_VERSION}-{st.st_size}.npz"
@@ -108,9 +130,10 @@ def train(
     xb, yb = np.repeat(x, reps[y], axis=0), np.repeat(y, reps[y])
     w, b = train_head(xb, yb, len(LABELS), steps=2000, lr=8.0, l2=1e-4)
     t = fit_temperature(vx @ w + b, vy)
-    head = CloudHead(w, b, t, 0.0)
+    dw, db = device_head()
+    head = CloudHead(w, b, t, 0.0, dw, db)
     thr = choose_oos_threshold(head.probabilities(vx), vy)
-    head = CloudHead(w, b, t, thr)
+    head = CloudHead(w, b, t, thr, dw, db)
     pred, _ = head.decide(vx)
     oos = LABELS.index(OUT_OF_SCOPE)
     report = {
@@ -138,6 +161,8 @@ def load_or_train(encoder: ModelRunner, log: Callable[[str], None] = lambda _m: 
         b=head.b,
         temperature=head.temperature,
         oos_threshold=head.oos_threshold,
+        device_w=head.device_w,
+        device_b=head.device_b,
         report=json.dumps(report),
     )
     tmp.replace(path)  # atomic: a concurrent reader never sees half a file
