@@ -99,7 +99,7 @@ def plot_timeline(events: list[dict], windows: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    devices = list(dict.fromkeys([*(d for d in DEVICES), *(e["device"] for e in events)]))
+    devices = list(dict.fromkeys([*DEVICES, *(e["device"] for e in events)]))
     devices = [d for d in devices if any(e["device"] == d for e in events)]
     fig, axes = plt.subplots(
         len(devices), 1, figsize=(8, 2.2 * len(devices) + 0.6), sharex=True, squeeze=False

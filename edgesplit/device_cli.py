@@ -18,7 +18,10 @@ device_app = typer.Typer(help="On-device models: build INT8, benchmark, run.", n
 device_app.command("listen")(listen_command)
 
 WorkloadOpt = Annotated[
-    str, typer.Option("--workload", "-w", help="earbuds-kws | glasses-ocr | phone-intent")
+    str,
+    typer.Option(
+        "--workload", "-w", help="earbuds-kws | glasses-ocr | phone-intent, or a plugin's"
+    ),
 ]
 
 
