@@ -154,6 +154,7 @@ def load_or_train(encoder: ModelRunner, log: Callable[[str], None] = lambda _m: 
         with np.load(path) as z:
             return CloudHead(z["w"], z["b"], float(z["temperature"]), float(z["oos_threshold"]))
     head, report = train(encoder, log)
+    assert head.device_w is not None and head.device_b is not None
     tmp = path.with_suffix(".tmp.npz")
     np.savez(
         tmp,
