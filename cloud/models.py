@@ -15,11 +15,17 @@ from edgesplit.cloud.protocol import TensorMetadata
 from edgesplit.device.errors import ModelFileError
 from edgesplit.device.paths import package_dir
 
+from edgesplit.errors import ConfigError
+
+LEGACY_PACKAGES = {p: f"edgesplit.{p}" for p in ("device", "cloud", "sim")}
+
 
 def resolve_source(model_dir: Path, ref: str) -> Path:
     """``pkg://package/sub/path`` (inside an installed package) or a path relative to the model."""
     if ref.startswith("pkg://"):
         package, _, rel = ref[len("pkg://") :].partition("/")
+        # device/, cloud/ and sim/ install as edgesplit.device, ... (one import name)
+        package = LEGACY_PACKAGES.get(package, package)
         try:
             path = package_dir(package, package) / rel
         except ModelFileError:
@@ -166,28 +172,21 @@ class OcrPipelineModel:
 
 
 class IntentPipelineModel:
-    """``phone-intent`` on the server: FP32 MiniLM + k-nearest neighbours over a bigger library.
+    """``phone-intent`` on the server: FP32 MiniLM + a trained head with calibrated out-of-scope.
 
-    Text (BYTES [N]) in; intent (BYTES [N]) and confidence (FP32 [N]) out.
+    See ``device/workloads/intent_cloud.py``. Text (BYTES [N]) in; intent (BYTES [N]) and
+    confidence (FP32 [N]) out; an out-of-scope answer's confidence is 1 - the best intent's.
     """
 
     platform = "edgesplit-pipeline"
 
     def __init__(self, cfg: ModelConfig, version: str) -> None:
-        from edgesplit.device.runtime import ModelRunner, SessionConfig
-        from edgesplit.device.text.tokenizer import TextTokenizer
-        from edgesplit.device.workloads import intent
+        from edgesplit.device.workloads.intent_cloud import CloudIntentClassifier
 
         self.cfg, self.version = cfg, version
-        paths = intent.model_paths("fp32")
-        if not paths["encoder"].is_file():
-            intent.build()
-        self.intent = intent
-        self.encoder = ModelRunner(paths["encoder"], SessionConfig(cfg.intra_op_threads))
-        self.tokenizer = TextTokenizer(max_tokens=int(cfg.parameters.get("max_tokens", 256)))
-        self.k = int(cfg.parameters.get("k", 7))
-        per_template = int(cfg.parameters.get("library_per_template", 30))
-        self.library, self.library_labels = intent.library_embeddings(self.encoder, per_template)
+        max_tokens = int(cfg.parameters.get("max_tokens", 256))
+        self.clf = CloudIntentClassifier(cfg.intra_op_threads, max_tokens)
+        self.tokenizer = self.clf.tokenizer
         self.providers = ["CPUExecutionProvider"]
         self.inputs = [TensorMetadata(name="text", datatype="BYTES", shape=[-1])]
         self.outputs = [
@@ -209,28 +208,31 @@ class IntentPipelineModel:
         return 1
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from edgesplit.device.text.intents import LABELS
-
-        emb = self.encoder.run(self.tokenizer.encode(list(inputs["text"])).feeds())[0]
-        labels, conf = self.intent.knn_classify(self.library, self.library_labels, emb, self.k)
+        labels, conf = self.clf.classify(list(inputs["text"]))
         return {
-            "intent": np.array([LABELS[i].encode() for i in labels], dtype=object),
+            "intent": np.array([s.encode() for s in labels], dtype=object),
             "confidence": conf.astype(np.float32),
         }
 
 
-PIPELINES = {"glasses-ocr": OcrPipelineModel, "phone-intent": IntentPipelineModel}
+def pipeline_class(name: str | None) -> type:
+    """The model class a workload plugin registered for ``pipeline: name``."""
+    from edgesplit.device.workloads.registry import cloud_pipeline
+
+    try:
+        return cloud_pipeline(str(name))
+    except ConfigError as exc:
+        raise ModelConfigError(f"field 'pipeline' = {name!r}: {exc}") from None
 
 
 def load_model(cfg: ModelConfig, model_dir: Path) -> dict[str, Any]:
     """All versions of one configured model, keyed by version string."""
     if cfg.platform == "edgesplit-pipeline":
-        if cfg.pipeline not in PIPELINES:
-            raise ModelConfigError(
-                f"{model_dir}/config.yaml: field 'pipeline' = {cfg.pipeline!r}: expected one of "
-                f"{sorted(PIPELINES)}"
-            )
-        return {str(cfg.version): PIPELINES[cfg.pipeline](cfg, str(cfg.version))}
+        try:
+            cls = pipeline_class(cfg.pipeline)
+        except ModelConfigError as exc:
+            raise ModelConfigError(f"{model_dir}/config.yaml: {exc}") from None
+        return {str(cfg.version): cls(cfg, str(cfg.version))}
     versions = {
         d.name: d / "model.onnx"
         for d in sorted(model_dir.iterdir())

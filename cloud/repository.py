@@ -29,7 +29,7 @@ class Repository:
         if not self.root.is_dir():
             raise ModelConfigError(f"model repository {self.root} is not a directory")
         self.models: dict[str, ModelEntry] = {}
-        for cfg_path in sorted(self.root.glob("*/config.yaml")):
+        for cfg_path in self._config_files():
             if only is not None and cfg_path.parent.name not in only:
                 continue
             cfg = load_config(cfg_path)
@@ -38,6 +38,16 @@ class Repository:
             raise ModelConfigError(f"{self.root}: no model directories named {missing}")
         if not self.models:
             raise ModelConfigError(f"{self.root}: no */config.yaml found")
+
+    def _config_files(self) -> list[Path]:
+        """The repository's entries; the built-in repository also serves workload plugins'."""
+        files = sorted(self.root.glob("*/config.yaml"))
+        if self.root.resolve() == DEFAULT_REPOSITORY.resolve():
+            from edgesplit.device.workloads.registry import model_repositories
+
+            for extra in model_repositories():
+                files += sorted(Path(extra).glob("*/config.yaml"))
+        return files
 
     def get(self, name: str, version: str | None = None):
         entry = self.models.get(name)

@@ -41,6 +41,8 @@ class Task:
     split_index: int | None = None  # the cut it expects
     split_head: Callable[[Any], dict[str, np.ndarray]] | None = None  # layers 0..k, as its feed
     parse_split: Callable[[dict[str, np.ndarray]], Prediction] | None = None
+    # Cascade: the final answer from (device, cloud) predictions; None = the cloud's answer.
+    combine: Callable[[Prediction, Prediction], Prediction] | None = None
 
 
 @dataclass
@@ -109,6 +111,8 @@ class Router:
                     ans, task.cloud_model, task.cloud_inputs(x), task.parse_cloud
                 ):
                     ans.route = "device+cloud"
+                    if task.combine is not None:
+                        ans.label, ans.confidence = task.combine(local, (ans.label, ans.confidence))
                 else:
                     ans.label, ans.confidence = local
                     ans.route, ans.degraded = "fallback", True

@@ -8,9 +8,8 @@ escalates them.
 
 from __future__ import annotations
 
-import tempfile
+import os
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -45,8 +44,14 @@ def kws_head(threads: int = 1) -> tuple[ModelRunner, int]:
     model = onnx.shape_inference.infer_shapes(onnx.load(str(source)))
     index = next(i for i, tensor, _ in cut_candidates(model) if tensor == KWS_CUT_TENSOR)
     head = onnx.utils.Extractor(model).extract_model(["mfcc"], [KWS_CUT_TENSOR])
-    path = Path(tempfile.mkdtemp(prefix="edgesplit-kws-head-")) / "head.onnx"
-    onnx.save(head, str(path))
+    from edgesplit.device.paths import built_models_dir
+
+    # Next to the built models (not a temp dir that nobody removes); atomic for parallel runs.
+    path = built_models_dir() / f"kws-head-{source.stat().st_size}-{index}.onnx"
+    if not path.is_file():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        onnx.save(head, str(tmp))
+        tmp.replace(path)
     return ModelRunner(path, SessionConfig(intra_op_threads=threads)), index
 
 
@@ -96,13 +101,28 @@ def ocr_task(threads: int = 1) -> Task:
 
 
 def intent_task(threads: int = 1) -> Task:
+    """The phone's INT8 classifier; out-of-scope and unsure requests go to the cloud's model.
+
+    The cascade keeps the device's answer when the device is confident the request is out of
+    scope and the cloud is less confident of its intent (a confident refusal is not overridden
+    by a weaker guess); otherwise the cloud, the stronger model, answers.
+    """
+    from edgesplit.device.text.intents import OUT_OF_SCOPE
     from edgesplit.device.workloads import intent
 
     clf = intent.IntentClassifier("int8", threads)
+    last: dict[str, Prediction] = {}  # the device's raw answer to the request being routed
 
     def local(text: str) -> Prediction:
         r = clf.classify(text)
+        last["raw"] = (r.intent, r.confidence)
         return r.intent, (r.confidence if r.route == "device" else 0.0)
+
+    def combine(device: Prediction, cloud: Prediction) -> Prediction:
+        label, conf = last.get("raw", device)
+        if label == OUT_OF_SCOPE and conf >= intent.CONFIDENCE_THRESHOLD and cloud[1] < conf:
+            return label, conf
+        return cloud
 
     return Task(
         "phone-intent",
@@ -110,4 +130,5 @@ def intent_task(threads: int = 1) -> Task:
         "phone-intent",
         lambda text: {"text": np.array([text.encode()], dtype=object)},
         lambda out: _text_output(out, "intent"),
+        combine=combine,
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from edgesplit import __version__
-from edgesplit.errors import EdgesplitError
 from edgesplit.cloud_cli import cloud_app
 from edgesplit.demo import demo_command
 from edgesplit.device_cli import device_app
+from edgesplit.errors import EdgesplitError
+from edgesplit.eval_cli import eval_command
 from edgesplit.sim_cli import sim_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.add_typer(device_app, name="device")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(sim_app, name="sim")
 app.command("demo")(demo_command)
+app.command("eval")(eval_command)
 
 
 @app.command()

@@ -67,7 +67,7 @@ def _events_table(events: list[dict], status: str) -> Table:
 
 def summarise(events: list[dict]) -> list[dict]:
     out = []
-    for device in DEVICES:
+    for device in dict.fromkeys([*DEVICES, *(e["device"] for e in events)]):
         ev = [e for e in events if e["device"] == device]
         if not ev:
             continue
@@ -99,7 +99,8 @@ def plot_timeline(events: list[dict], windows: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    devices = [d for d in DEVICES if any(e["device"] == d for e in events)]
+    devices = list(dict.fromkeys([*DEVICES, *(e["device"] for e in events)]))
+    devices = [d for d in devices if any(e["device"] == d for e in events)]
     fig, axes = plt.subplots(
         len(devices), 1, figsize=(8, 2.2 * len(devices) + 0.6), sharex=True, squeeze=False
     )
@@ -171,15 +172,16 @@ def demo_command(
     ),
 ) -> None:
     """Devices, emulated links and the cloud together: routing, fallback and a summary."""
-    from edgesplit.device import workloads
     from edgesplit.device.errors import EdgesplitError
     from edgesplit.device.policy import POLICY_KINDS
+    from edgesplit.device.workloads.registry import plugins
     from edgesplit.rig import Rig
 
+    known = list(dict.fromkeys([*DEVICES, *(p.demo.device for p in plugins().values())]))
     names = devices or list(DEVICES)
     for d in names:
-        if d not in DEVICES:
-            fail(f"--device {d!r}: expected one of {', '.join(DEVICES)}")
+        if d not in known:
+            fail(f"--device {d!r}: expected one of {', '.join(known)}")
     if policy is not None and policy not in POLICY_KINDS:
         fail(f"--policy {policy!r}: expected one of {', '.join(POLICY_KINDS)}")
     windows: dict = {}
@@ -188,10 +190,12 @@ def demo_command(
         windows["outage"] = (start, start + (duration * 0.2 if outage_for is None else outage_for))
         windows["switch"] = duration * 0.7 if switch_at is None else switch_at
     try:
-        for name in ("glasses-ocr", "earbuds-kws", "phone-intent"):
-            wl = workloads.get(name)
+        from edgesplit.device.workloads.registry import by_device
+
+        for d in names:
+            wl = by_device(d).workload()
             if not wl.int8_ready():
-                with err_console.status(f"first run: quantising {name} to INT8..."):
+                with err_console.status(f"first run: quantising {wl.name} to INT8..."):
                     wl.build_int8()
         n_items = requests or 12
         telemetry = out / "telemetry.jsonl"

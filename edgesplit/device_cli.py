@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from edgesplit.errors import InputError
 from edgesplit.listen import listen_command
 from edgesplit.output import console, err_console, fail, write_json
 
@@ -17,7 +18,10 @@ device_app = typer.Typer(help="On-device models: build INT8, benchmark, run.", n
 device_app.command("listen")(listen_command)
 
 WorkloadOpt = Annotated[
-    str, typer.Option("--workload", "-w", help="earbuds-kws | glasses-ocr | phone-intent")
+    str,
+    typer.Option(
+        "--workload", "-w", help="earbuds-kws | glasses-ocr | phone-intent, or a plugin's"
+    ),
 ]
 
 
@@ -155,33 +159,100 @@ def bench(
 @device_app.command("run")
 def run(
     workload: WorkloadOpt,
-    files: Annotated[list[Path], typer.Argument(help="PNG/JPEG frames (OCR) or 16-bit WAV (KWS)")],
-    variant: Annotated[str, typer.Option(help="fp32 | int8")] = "int8",
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="PNG/JPEG frames (OCR), WAV (KWS), .txt one request a line (intent)"),
+    ] = None,
+    text: Annotated[
+        list[str] | None, typer.Option("--text", help="a typed request (phone-intent); repeatable")
+    ] = None,
+    route: Annotated[str, typer.Option(help="device | cloud | cascade")] = "device",
+    cloud: Annotated[
+        str | None,
+        typer.Option(help="cloud URL for --route cloud/cascade (key: $EDGESPLIT_API_KEY)"),
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="cascade: escalate below this confidence")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="one record per input: file, line, answer, ...")
+    ] = None,
     threads: int = 1,
 ) -> None:
-    """Run one workload on input files and print what the device understood."""
-    import numpy as np
+    """Run a workload on files through the real router; one line (and record) per input.
 
-    wl = _workload(workload)
-    if variant == "int8" and not wl.int8_ready():
-        with err_console.status("building INT8 models..."):
-            _guard(wl.build_int8)
-    predictor = _guard(wl.open, variant, threads)
-    for f in files:
-        if not f.is_file():
-            fail(f"input file not found: {f}")
-        if wl.name == "glasses-ocr":
-            from PIL import Image, UnidentifiedImageError
+    A bad file gets one line naming it and the problem; the other files are still answered and
+    the exit status is 2.
+    """
+    import os
 
-            try:
-                image = np.asarray(Image.open(f).convert("RGB"))
-            except UnidentifiedImageError:
-                fail(f"{f}: not an image file Pillow can read")
-            res = _guard(predictor, image)
-            console.print(f"{f}: {res.text!r} (min line confidence {res.confidence:.2f})")
-        else:
-            from edgesplit.device.audio.synth import read_wav, resample
+    from edgesplit.device.workloads.registry import plugin
+    from edgesplit.errors import EdgesplitError
+    from edgesplit.evaluation import costs, make_router
 
-            audio, rate = _guard(read_wav, f)
-            res = _guard(predictor.classify, resample(audio, rate, 16_000))
-            console.print(f"{f}: {res.label} ({res.confidence:.2f})")
+    if not files and not text:
+        fail("give input files and/or --text")
+    try:
+        p = plugin(workload)
+        if text and p.read_text is None:
+            fail(f"--text: workload {p.name} takes files ({p.file_types}), not typed text")
+        router = make_router(
+            route, cloud, os.environ.get("EDGESPLIT_API_KEY"), threshold or p.demo.threshold
+        )
+        wl = p.workload()
+        if not wl.int8_ready():
+            with err_console.status("building INT8 models..."):
+                wl.build_int8()
+        task = p.task(threads)
+    except EdgesplitError as exc:
+        fail(str(exc))
+    sources: list[tuple[str, object]] = [("--text", t) for t in text or []]
+    sources += [(str(f), f) for f in files or []]
+    records: list[dict] = []
+    bad = 0
+    for name, src in sources:
+        try:
+            if isinstance(src, Path):
+                if not src.is_file():
+                    raise InputError(f"{src}: no such file")
+                inputs = p.read_file(src)
+            else:
+                inputs = [p.read_text(str(src))]  # type: ignore[misc]
+        except EdgesplitError as exc:
+            bad += 1
+            typer.echo(f"error: {exc}", err=True)  # one line, never wrapped
+            records.append({"file": name, "error": str(exc)})
+            continue
+        if not inputs:
+            typer.echo(f"{name}: no speech detected")
+            records.append({"file": name, "answer": None, "note": "no speech detected"})
+        for inp in inputs:
+            ans = router.handle(task, inp.x, costs())
+            where = f" {inp.where}" if inp.where and name != "--text" else ""
+            shown = f"{name}{where}: {ans.label!r} ({ans.confidence:.2f}, {ans.route}"
+            shown += f", {ans.total_ms:.1f} ms" + (
+                f", degraded: {ans.error}" if ans.degraded else ""
+            )
+            typer.echo(shown + ")")
+            records.append(
+                {
+                    "file": name,
+                    "line": inp.where or None,
+                    "input": inp.x if isinstance(inp.x, str) else None,
+                    "answer": ans.label,
+                    "confidence": ans.confidence,
+                    "route": ans.route,
+                    "degraded": ans.degraded,
+                    "error": ans.error,
+                    "timings_ms": {
+                        "device": ans.device_ms,
+                        "network": ans.network_ms,
+                        "server": ans.server_ms,
+                        "total": ans.total_ms,
+                    },
+                }
+            )
+    if json_out:
+        write_json(json_out, {"workload": p.name, "route": route, "records": records})
+    if bad:
+        fail(f"{bad} of {len(sources)} inputs could not be read (see above)")

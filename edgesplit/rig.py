@@ -36,39 +36,23 @@ class DeviceSpec:
 
 
 def _specs() -> dict[str, DeviceSpec]:
-    from edgesplit import streams
-    from edgesplit.device import tasks
+    """One device per registered workload plugin (its ``demo`` block)."""
+    from edgesplit.device.workloads.registry import plugins
 
-    return {
-        "glasses": DeviceSpec(
-            "glasses",
-            tasks.ocr_task,
-            streams.glasses_items,
-            ["wifi"],
-            "deadline-aware",
-            1000.0,
-            ("glasses-ocr",),
-        ),
-        "earbuds": DeviceSpec(
-            "earbuds",
-            tasks.kws_task,
-            streams.earbuds_items,
-            ["ble", "lte"],
-            "cascade",
-            500.0,
-            ("kws-large", "kws-tail"),
-            threshold=0.9,
-        ),
-        "phone": DeviceSpec(
-            "phone",
-            tasks.intent_task,
-            streams.phone_items,
-            ["5g"],
-            "cascade",
-            300.0,
-            ("phone-intent",),
-        ),
-    }
+    out = {}
+    for p in plugins().values():
+        d = p.demo
+        out[d.device] = DeviceSpec(
+            d.device,
+            p.task,
+            p.stream,
+            list(d.links),
+            d.policy,
+            d.deadline_ms,
+            d.cloud_models,
+            threshold=d.threshold,
+        )
+    return out
 
 
 SPECS = _specs

@@ -6,18 +6,11 @@ cut by Silero VAD into MFCC windows. Phone: typed requests from held-out intent 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
+from edgesplit.device.workloads.registry import Item, equals
 
-@dataclass
-class Item:
-    x: Any  # what the device's task takes
-    truth: str
-    check: Callable[[str], bool]  # is an answer right?
+__all__ = ["Item", "audio_stream", "earbuds_items", "glasses_items", "ocr_item", "phone_items"]
 
 
 def audio_stream(n_utterances: int, seed: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -65,20 +58,28 @@ def earbuds_items(n: int, seed: int) -> list[Item]:
             clip = np.pad(clip, (0, CLIP_SAMPLES - clip.size))
         word = min((abs(o - seg.start_sample), w) for o, w in truth)[1]
         expected = word if word in KEYWORDS else UNKNOWN
-        items.append(Item(mfcc(clip), word, lambda a, e=expected: a == e))
+        items.append(Item(mfcc(clip), word, equals(expected)))
     return items
 
 
-def glasses_items(n: int, seed: int) -> list[Item]:
+OCR_CORRECT_CER = 0.05  # an OCR answer counts as right at <= 5 % character error rate
+
+
+def ocr_item(frame_seed: int) -> Item:
+    """One rendered frame; right when its CER is at most ``OCR_CORRECT_CER``."""
     from edgesplit.device.metrics import character_error_rate
     from edgesplit.device.vision.render import render_frame
 
-    items = []
-    for i in range(n):
-        frame = render_frame(seed * 1000 + i)
-        ok = lambda a, t=frame.text: character_error_rate([a], [t]) <= 0.05  # noqa: E731
-        items.append(Item(frame.image, frame.text, ok))
-    return items
+    frame = render_frame(frame_seed)
+
+    def ok(answer: str) -> bool:
+        return character_error_rate([answer], [frame.text]) <= OCR_CORRECT_CER
+
+    return Item(frame.image, frame.text, ok)
+
+
+def glasses_items(n: int, seed: int) -> list[Item]:
+    return [ocr_item(seed * 1000 + i) for i in range(n)]
 
 
 def phone_items(n: int, seed: int) -> list[Item]:
@@ -86,4 +87,4 @@ def phone_items(n: int, seed: int) -> list[Item]:
 
     texts, labels = utterances("test", per_template=1, seed=seed)
     order = np.random.default_rng(seed).permutation(len(texts))[:n]
-    return [Item(texts[j], LABELS[labels[j]], lambda a, t=LABELS[labels[j]]: a == t) for j in order]
+    return [Item(texts[j], LABELS[labels[j]], equals(LABELS[labels[j]])) for j in order]

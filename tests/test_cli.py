@@ -22,6 +22,7 @@ def test_help_everywhere():
         ["device"],
         ["device", "bench"],
         ["device", "run"],
+        ["eval"],
         ["demo"],
         ["sim", "run"],
         ["sim", "sweep"],
@@ -72,7 +73,7 @@ def test_run_on_files(tmp_path, kws_workload):
     assert res.returncode == 0, res.stderr
     assert "stop" in res.stdout
     missing = run("device", "run", "-w", "earbuds-kws", str(tmp_path / "none.wav"))
-    assert missing.returncode == 2 and "input file not found" in missing.stderr
+    assert missing.returncode == 2 and "none.wav: no such file" in missing.stderr
     not_image = run("device", "run", "-w", "glasses-ocr", str(wav))
     assert not_image.returncode == 2 and "not an image" in not_image.stderr
 

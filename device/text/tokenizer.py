@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class TextTokenizer:
             raise ValueError("utterance is empty")
         return text
 
-    def encode(self, texts: list[str | bytes], pad_to: int | None = None) -> Batch:
+    def encode(self, texts: Sequence[str | bytes], pad_to: int | None = None) -> Batch:
         if not texts:
             raise ValueError("no utterances to encode")
         encs = self.tok.encode_batch([self.clean(t) for t in texts])

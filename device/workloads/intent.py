@@ -9,7 +9,7 @@ nearest neighbours over a bigger intent library) is served by the cloud service.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,7 +164,7 @@ class IntentClassifier:
         self.head = ModelRunner(paths["head"], cfg)
         self.tokenizer = TextTokenizer(max_tokens=max_tokens)
 
-    def probabilities(self, texts: list[str | bytes]) -> tuple[np.ndarray, list[bool]]:
+    def probabilities(self, texts: Sequence[str | bytes]) -> tuple[np.ndarray, list[bool]]:
         batch = self.tokenizer.encode(texts)
         emb = self.encoder.run(batch.feeds())[0]
         return self.head.run({"embedding": emb})[0], batch.truncated
