@@ -6,6 +6,9 @@ built-in three are in :mod:`edgesplit.device.workloads.builtin`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +34,67 @@ class Workload:
     # Extra latency cases timed beside the headline call, e.g. {"64 tokens": ...}.
     latency_cases: Callable[[Any], dict[str, Callable[[], object]]] | None = None
 
+    def __post_init__(self) -> None:
+        # Every INT8 build records which FP32 sources it was made from (see int8_ready).
+        object.__setattr__(self, "build_int8", _stamping(self.name, self.build_int8, self))
+
     def int8_ready(self) -> bool:
-        return all(p.is_file() for v in VARIANTS for p in self.model_files(v))
+        """INT8 files exist *and* were built from today's FP32 sources.
+
+        Built models live in a cache shared by every checkout on the machine and keyed by the ORT
+        version only; a retrained FP32 model must not be served by a stale INT8 build.
+        """
+        if not all(p.is_file() for v in VARIANTS for p in self.model_files(v)):
+            return False
+        stamp = _stamp_path(self.name)
+        return stamp.is_file() and stamp.read_text().strip() == self.source_digest()
+
+    def source_digest(self) -> str:
+        """SHA-256 over the FP32 sources and the module holding the INT8 recipe.
+
+        The recipe's module is included so that a changed calibration set or quantisation setting
+        also rebuilds.
+        """
+        files = sorted(str(p) for p in self.model_files("fp32"))
+        recipe = inspect.getsourcefile(inspect.unwrap(self.build_int8))
+        return _digest(tuple(files + ([recipe] if recipe else [])))
+
+
+def _stamp_path(name: str) -> Path:
+    from edgesplit.device.paths import built_models_dir
+
+    return built_models_dir() / f"{name}.int8-source.sha256"
+
+
+@functools.lru_cache(maxsize=32)
+def _digest_file(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _digest(paths: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        st = Path(p).stat()
+        h.update(_digest_file(p, st.st_size, st.st_mtime_ns).encode())
+    return h.hexdigest()
+
+
+def _stamping(name: str, build: Callable[[], Any], workload: Workload) -> Callable[[], Any]:
+    if getattr(build, "_stamps", False):
+        return build
+
+    @functools.wraps(build)
+    def build_and_stamp() -> Any:
+        result = build()
+        _stamp_path(name).write_text(workload.source_digest() + "\n")
+        return result
+
+    build_and_stamp._stamps = True  # type: ignore[attr-defined]
+    return build_and_stamp
 
 
 def names() -> list[str]:
