@@ -30,22 +30,52 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="request body limit, MiB")] = 64.0,
     timeout_s: Annotated[float, typer.Option(min=0.001, help="per-request timeout, s")] = 30.0,
     drain_s: Annotated[float, typer.Option(min=0, help="graceful-shutdown drain time, s")] = 30.0,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="worker processes sharing the port (SO_REUSEPORT)")
+    ] = 1,
+    health_port: Annotated[
+        int | None, typer.Option(help="also serve health + metrics on this port, own thread")
+    ] = None,
+    metrics_key: Annotated[bool, typer.Option(help="require the API key for /metrics too")] = False,
+    header_timeout_s: Annotated[
+        float, typer.Option(min=0.01, help="time to receive request headers, s")
+    ] = 10.0,
+    body_timeout_s: Annotated[
+        float, typer.Option(min=0.01, help="time to receive a request body, s")
+    ] = 30.0,
+    keep_alive_s: Annotated[float, typer.Option(min=1, help="idle keep-alive, s")] = 5.0,
+    max_connections: Annotated[int, typer.Option(min=1, help="open connections")] = 2048,
 ) -> None:
     """Serve the model repository over OIP v2 REST (uvicorn); SIGTERM drains in-flight requests."""
     from edgesplit.cloud.errors import ModelConfigError
+    from edgesplit.cloud.limits import Limits
     from edgesplit.cloud.repository import DEFAULT_REPOSITORY
     from edgesplit.cloud.serve import serve as run
     from edgesplit.cloud.server import ServerSettings
 
     keys = [k.strip() for k in os.environ.get(api_key_env, "").split(",") if k.strip()]
     try:
+        body_bytes = int(max_body_mb * 1024 * 1024)
+        limits = Limits(
+            max_body_bytes=body_bytes,
+            max_json_bytes=min(Limits.max_json_bytes, body_bytes),
+            max_header_json_bytes=min(Limits.max_header_json_bytes, body_bytes),
+            header_timeout_s=header_timeout_s,
+            body_timeout_s=body_timeout_s,
+            keep_alive_s=keep_alive_s,
+            max_connections=max_connections,
+        )
         settings = ServerSettings(
             api_keys=keys,
-            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            max_body_bytes=body_bytes,
             request_timeout_s=timeout_s,
             drain_timeout_s=drain_s,
+            limits=limits,
+            metrics_require_key=metrics_key,
+            health_port=health_port,
+            host=host,
         )
-        run(models or DEFAULT_REPOSITORY, host, port, settings, only=model or None)
+        run(models or DEFAULT_REPOSITORY, host, port, settings, only=model or None, workers=workers)
     except (ModelConfigError, ValueError) as exc:
         fail(str(exc))
 
