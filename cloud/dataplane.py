@@ -24,7 +24,7 @@ from edgesplit.cloud.protocol import (
     HEADER_LENGTH,
     ModelMetadata,
     RequestHeader,
-    build_response,
+    build_response_parts,
     decode_inputs,
     parse_header,
     to_parsed,
@@ -65,7 +65,7 @@ class Admission:
 
 @dataclass
 class Served:
-    body: bytes
+    body: list[bytes]  # chunks, sent in order
     headers: dict[str, str]
     server_s: float  # from the complete body to the encoded response
 
@@ -250,7 +250,7 @@ class DataPlane:
         out_size = sum(a.nbytes if a.dtype != object else a.size * 16 for a in outputs.values())
         body_out, headers = await self._run(
             out_size,
-            build_response,
+            build_response_parts,
             adm.name,
             adm.version,
             parsed,

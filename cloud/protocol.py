@@ -323,15 +323,16 @@ def parse_request(body: bytes, header_length: str | None) -> ParsedRequest:
 JSON_CHUNK_ELEMENTS = 16384  # ~5 ms of float formatting: the GIL is released between chunks
 
 
-def _json_array(flat: np.ndarray, bytes_type: bool) -> str:
+def _json_array_parts(flat: np.ndarray, bytes_type: bool) -> list[bytes]:
     if bytes_type:
         items = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
-        return json.dumps(items, separators=(",", ":"))
-    parts = [
-        json.dumps(flat[i : i + JSON_CHUNK_ELEMENTS].tolist(), separators=(",", ":"))[1:-1]
-        for i in range(0, flat.size, JSON_CHUNK_ELEMENTS)
-    ]
-    return "[" + ",".join(p for p in parts if p) + "]"
+        return [json.dumps(items, separators=(",", ":")).encode()]
+    parts = [b"["]
+    for i in range(0, flat.size, JSON_CHUNK_ELEMENTS):
+        text = json.dumps(flat[i : i + JSON_CHUNK_ELEMENTS].tolist(), separators=(",", ":"))
+        parts.append((("," if i else "") + text[1:-1]).encode())
+    parts.append(b"]")
+    return parts
 
 
 def build_response(
@@ -341,7 +342,21 @@ def build_response(
     outputs: dict[str, np.ndarray],
     max_json_elements: int | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """Serialise outputs; returns (body, extra headers). JSON data is formatted in chunks."""
+    """Serialise outputs; returns (body, extra headers)."""
+    parts, headers = build_response_parts(
+        model_name, model_version, request, outputs, max_json_elements
+    )
+    return b"".join(parts), headers
+
+
+def build_response_parts(
+    model_name: str,
+    model_version: str,
+    request: ParsedRequest,
+    outputs: dict[str, np.ndarray],
+    max_json_elements: int | None = None,
+) -> tuple[list[bytes], dict[str, str]]:
+    """Serialise outputs as body chunks (sent as they are); JSON data is formatted in chunks."""
     names = request.requested or list(outputs)
     doc_outputs: list[dict[str, Any]] = []
     blobs: list[bytes] = []
@@ -381,13 +396,19 @@ def build_response(
     }
     if request.id is not None:
         doc["id"] = request.id
-    text = json.dumps(doc, separators=(",", ":"))
+    # The JSON skeleton is small; each array is spliced in as its own chunks, so no step copies
+    # or scans the whole (possibly 80 MB) body while holding the GIL.
+    rest = json.dumps(doc, separators=(",", ":"))
+    parts: list[bytes] = []
     for token, (flat, is_bytes) in arrays.items():
-        text = text.replace(f'"{token}"', _json_array(flat, is_bytes), 1)
-    head = text.encode()
+        before, _, rest = rest.partition(f'"{token}"')
+        parts.append(before.encode())
+        parts.extend(_json_array_parts(flat, is_bytes))
+    parts.append(rest.encode())
+    head_len = sum(len(p) for p in parts)
     if not blobs:
-        return head, {"content-type": "application/json"}
-    return head + b"".join(blobs), {
-        HEADER_LENGTH: str(len(head)),
+        return parts, {"content-type": "application/json"}
+    return parts + blobs, {
+        HEADER_LENGTH: str(head_len),
         "content-type": "application/octet-stream",
     }
