@@ -33,6 +33,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger("edgesplit.cloud")
 INFER_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
 JSON = [(b"content-type", b"application/json")]
+PENALTY_KEY = "edgesplit.penalty_s"  # set in the scope by FastPath, read by the protocol
 
 
 def error_body(message: str) -> bytes:
@@ -217,6 +218,8 @@ class FastPath:
             headers["Server-Timing"] = f"infer;dur={served.server_s * 1e3:.3f}"
         except OipError as exc:
             status, body, headers = exc.status, error_body(exc.message), error_headers(exc)
+            if isinstance(exc, Overloaded):
+                scope[PENALTY_KEY] = min(exc.retry_after_s, self.limits.overload_penalty_s)
         except ClientClosed:
             status = CLIENT_CLOSED
         except asyncio.CancelledError:
@@ -291,8 +294,22 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
                 self._cancel_header_timer()
 
         def on_response_complete(self) -> None:
+            penalty = (self.scope or {}).pop(PENALTY_KEY, None)
             super().on_response_complete()
+            if self.transport.is_closing():
+                return
+            if penalty:
+                # A client refused with 429 is not read from until its penalty ends: one that
+                # ignores Retry-After costs the server nothing while it waits in our socket.
+                self.flow.pause_reading()
+                self._cancel_header_timer()
+                self.loop.call_later(penalty, self._end_penalty)
+            else:
+                self._arm_header_timer()
+
+        def _end_penalty(self) -> None:
             if not self.transport.is_closing():
+                self.flow.resume_reading()
                 self._arm_header_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:

@@ -42,6 +42,7 @@ class Limits:
     keep_alive_s: float = 5.0  # idle keep-alive connection
     max_header_bytes: int = 16 * KIB  # request line + headers
     max_connections: int = 2048  # open connections; beyond it new ones get 429 and close
+    overload_penalty_s: float = 0.5  # after a 429, that connection is not read for this long
 
     def __post_init__(self) -> None:
         for f in fields(self):

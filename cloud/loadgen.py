@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import yaml
-from edgesplit.cloud.repository import DEFAULT_REPOSITORY
 
 HOST = "127.0.0.1"
 
@@ -236,23 +235,44 @@ class DriveResult:
         return float(np.percentile(self.ok_latency_ms, q)) if self.ok_latency_ms else float("nan")
 
 
+NAME_SLOT = b"@@NAME@@"  # replaced per request by a fresh name (unknown-model soak)
+
+
+@dataclass
+class _Budget:
+    """Shared by a driver's clients: a deadline and an optional request count."""
+
+    end: float
+    left: int | None = None
+    sent: int = 0
+
+    def take(self) -> int | None:
+        if time.monotonic() >= self.end or (self.left is not None and self.left <= 0):
+            return None
+        if self.left is not None:
+            self.left -= 1
+        self.sent += 1
+        return self.sent
+
+
 async def _client(
     port: int,
     request: bytes,
-    end: float,
+    budget: _Budget,
     retry_cap_s: float,
     res: DriveResult,
     start_at: float,
 ) -> None:
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     reader = writer = None
-    while time.monotonic() < end:
+    while (n := budget.take()) is not None:
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection(HOST, port)
             assert reader is not None
             t0 = time.monotonic()
-            writer.write(request)
+            data = request.replace(NAME_SLOT, b"u%d" % n) if NAME_SLOT in request else request
+            writer.write(data)
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
@@ -261,8 +281,8 @@ async def _client(
             }
             await reader.readexactly(int(hdrs.get("content-length", "0")))
             dt = time.monotonic() - t0
-            if time.monotonic() > end:
-                break
+            if budget.left is None and time.monotonic() > budget.end:
+                break  # finished after the window: not counted
             res.statuses[status] = res.statuses.get(status, 0) + 1
             if status == 200:
                 res.ok += 1
@@ -283,33 +303,47 @@ async def _client(
 
 
 def _drive_main(
-    port: int, request: bytes, clients: int, duration_s: float, retry_cap_s: float, q: Any
+    port: int,
+    request: bytes,
+    clients: int,
+    duration_s: float,
+    retry_cap_s: float,
+    total: int | None,
+    q: Any,
 ) -> None:
     async def main() -> DriveResult:
-        res = DriveResult(clients, duration_s)
         now = time.monotonic()
         ramp = min(0.5, duration_s / 10)  # stagger connects over a short ramp
-        end = now + ramp + duration_s
+        budget = _Budget(now + ramp + duration_s, total)
+        res = DriveResult(clients, duration_s)
         tasks = [
-            _client(port, request, end, retry_cap_s, res, now + ramp * i / clients)
+            _client(port, request, budget, retry_cap_s, res, now + ramp * i / clients)
             for i in range(clients)
         ]
         await asyncio.gather(*tasks)
+        if total is not None:
+            res.duration_s = time.monotonic() - now
         return res
 
-    res = asyncio.run(main())
-    q.put(res)
+    q.put(asyncio.run(main()))
 
 
 def drive(
-    port: int, request: bytes, clients: int, duration_s: float, retry_cap_s: float = 1.0
+    port: int,
+    request: bytes,
+    clients: int,
+    duration_s: float,
+    retry_cap_s: float = 1.0,
+    total: int | None = None,
 ) -> DriveResult:
-    """``clients`` closed-loop connections for ``duration_s``, in a child process."""
+    """``clients`` closed-loop connections for ``duration_s`` (or ``total`` requests), in a
+    child process; on 429 a client waits Retry-After, at most ``retry_cap_s``."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_drive_main, args=(port, request, clients, duration_s, retry_cap_s, q))
+    args = (port, request, clients, duration_s, retry_cap_s, total, q)
+    p = ctx.Process(target=_drive_main, args=args)
     p.start()
-    res = q.get(timeout=duration_s + 120)
+    res = q.get(timeout=duration_s + 300)
     p.join(timeout=30)
     return res
 
@@ -324,8 +358,10 @@ class ServerUnderTest:
         flags: list[str] | None = None,
         health_port: bool = False,
         ready_timeout_s: float = 300,
+        port: int | None = None,
     ) -> None:
         from edgesplit.cloud.bench import free_tcp_port
+        from edgesplit.cloud.repository import DEFAULT_REPOSITORY
 
         self.tmp = tempfile.TemporaryDirectory()
         root = Path(self.tmp.name)
@@ -338,7 +374,7 @@ class ServerUnderTest:
             for d in src.iterdir():
                 if d.is_dir() and d.name.isdigit():
                     (root / name / d.name).symlink_to(d, target_is_directory=True)
-        self.port = free_tcp_port()
+        self.port = port or free_tcp_port()
         self.health_port = free_tcp_port() if health_port else None
         cmd = [sys.executable, "-m", "edgesplit.cli", "cloud", "serve", "--port", str(self.port)]
         cmd += ["--models", str(root), *(flags or [])]
@@ -369,6 +405,18 @@ class ServerUnderTest:
                 pass
             time.sleep(0.02)
         raise RuntimeError(f"{path} did not answer 200 within {timeout_s} s")
+
+    def wait_ready_all(self, workers: int, timeout_s: float = 300) -> None:
+        """With N workers sharing the port, each new connection may reach any of them: wait
+        for 10 x N consecutive ready answers on fresh connections."""
+        end, streak = time.monotonic() + timeout_s, 0
+        while streak < 10 * workers:
+            if time.monotonic() > end:
+                raise RuntimeError(f"not every one of {workers} workers became ready")
+            r = raw_exchange(self.port, http_request("GET", "/v2/health/ready"), timeout_s=5)
+            streak = streak + 1 if r is not None and r.status == 200 else 0
+            if not streak:
+                time.sleep(0.05)
 
     def get(self, path: str) -> RawResponse:
         r = raw_exchange(self.port, http_request("GET", path))
