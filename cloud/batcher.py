@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from edgesplit.cloud.errors import OipError, Overloaded, Unavailable
 from edgesplit.cloud.metrics import Metrics
-from edgesplit.cloud.models import batch_key
 
 
 @dataclass
@@ -29,6 +28,11 @@ class _Item:
     key: tuple
     future: asyncio.Future
     enqueued: float = field(default_factory=time.monotonic)
+
+
+def batch_key(inputs: dict[str, np.ndarray]) -> tuple:
+    """Requests can share a batch when everything but the batch dimension matches."""
+    return tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
 
 
 def _is_ort_input_error(exc: Exception) -> bool:

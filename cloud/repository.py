@@ -12,7 +12,6 @@ from typing import Any
 
 from edgesplit.cloud.config import ModelConfig, load_config
 from edgesplit.cloud.errors import ModelConfigError, NotFound, Unavailable
-from edgesplit.cloud.models import load_model
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent / "model_repository"
 
@@ -53,6 +52,8 @@ class Repository:
 
     def load(self, name: str) -> ModelEntry:
         """Load every version of one model (blocking: ONNX Runtime sessions)."""
+        from edgesplit.cloud.models import load_model  # ONNX Runtime: imported after the port opens
+
         entry = self.models[name]
         if not entry.loaded:
             entry.versions = load_model(entry.config, entry.directory)
