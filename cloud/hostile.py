@@ -593,7 +593,9 @@ def run_hostile(
         "failed": [r.name for r in results if r.problems],
         "responses_5xx": five,
         "tracebacks_in_log": text.count("Traceback"),
-        "first_traceback": text[text.find("Traceback") - 300 :][:3000] if "Traceback" in text else None,
+        "first_traceback": (
+            text[max(0, text.find("Traceback") - 300) :][:3000] if "Traceback" in text else None
+        ),
         "error_log_lines": sum(1 for line in text.splitlines() if '"level": "ERROR"' in line),
         "health_p99_ms_max": max(r.health_p99_ms for r in results),
         "main_port_health_p99_ms_max": max(r.main_port_health_p99_ms for r in results),
