@@ -294,7 +294,8 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
                 self._cancel_header_timer()
 
         def on_response_complete(self) -> None:
-            penalty = (self.scope or {}).pop(PENALTY_KEY, None)
+            scope: dict[str, Any] = self.scope or {}  # type: ignore[assignment]
+            penalty = scope.pop(PENALTY_KEY, None)
             super().on_response_complete()
             if self.transport.is_closing():
                 return

@@ -88,7 +88,11 @@ def run_overload(
             sat_rps = res.goodput_rps
             drain_ms = (queue + 2) / max(sat_rps, 1e-9) * 1e3  # + 2 instances running
             for cap in retry_caps_s:
-                res, h = _probed(srv, lambda cap=cap: drive(srv.port, request, n, window_s, cap))
+
+                def overloaded(cap: float = cap) -> DriveResult:
+                    return drive(srv.port, request, n, window_s, cap)
+
+                res, h = _probed(srv, overloaded)
                 row = _summary(res) | h
                 row["goodput_over_saturation"] = round(res.goodput_rps / sat_rps, 3)
                 row["admitted_p99_bound_ms"] = round(
