@@ -87,6 +87,17 @@ def _serve_one(
         raise ModelConfigError(app.plane.load_error)
 
 
+def _worker_main(
+    models: Path, host: str, port: int, settings: ServerSettings, only: list[str] | None
+) -> None:
+    """One of N workers: errors as one line on stderr and exit status 2, like the CLI."""
+    try:
+        _serve_one(models, host, port, settings, only, reuse_port=True)
+    except (ModelConfigError, OSError) as exc:
+        sys.stderr.write(f"error: worker {os.getpid()}: {exc}\n")
+        sys.exit(2)
+
+
 def serve(
     models: Path,
     host: str,
@@ -105,7 +116,7 @@ def serve(
         raise ValueError("--health-port with --workers > 1: run one health port per worker")
     ctx = mp.get_context("spawn")
     procs = [
-        ctx.Process(target=_serve_one, args=(models, host, port, settings, only, True))
+        ctx.Process(target=_worker_main, args=(models, host, port, settings, only))
         for _ in range(workers)
     ]
     for p in procs:
