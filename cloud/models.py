@@ -20,6 +20,8 @@ def resolve_source(model_dir: Path, ref: str) -> Path:
     """``pkg://package/sub/path`` (inside an installed package) or a path relative to the model."""
     if ref.startswith("pkg://"):
         package, _, rel = ref[len("pkg://") :].partition("/")
+        if package in ("device", "cloud", "sim"):  # our folders install as edgesplit.<name>
+            package = f"edgesplit.{package}"
         try:
             path = package_dir(package, package) / rel
         except ModelFileError:
