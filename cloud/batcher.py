@@ -65,6 +65,8 @@ class Executor:
         self.running = 0
         self.ewma_run_s = 0.01
         self._workers: list[asyncio.Task] = []
+        self._collecting = asyncio.Lock()
+        self.in_run = 0  # requests inside running batches
         self._accepting = True
         self._deadline: float | None = None
 
@@ -106,7 +108,8 @@ class Executor:
             while not self.queue:
                 self.arrived.clear()
                 await self.arrived.wait()
-            batch = await self._collect()
+            async with self._collecting:  # one collector at a time; the others run batches
+                batch = await self._collect()
             self.metrics.queue_depth.labels(self.label).set(len(self.queue))
             if batch:
                 await self._run_batch(batch)
@@ -131,6 +134,8 @@ class Executor:
                 batch.append(self.queue.popleft())
                 total += nxt.size
                 continue
+            if self.admitted - self.in_run - len(batch) <= 0:
+                break  # every admitted request is here or running: nobody else is coming
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -143,6 +148,7 @@ class Executor:
 
     async def _run_batch(self, batch: list[_Item]) -> None:
         self.running += 1
+        self.in_run += len(batch)
         try:
             names = list(batch[0].inputs)
             merged = (
@@ -177,6 +183,7 @@ class Executor:
                     it.future.set_result(part)
         finally:
             self.running -= 1
+            self.in_run -= len(batch)
 
     # -- shutdown --------------------------------------------------------------------------
     def begin_drain(self, deadline: float) -> None:
