@@ -379,6 +379,13 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A prober that hangs up is not an error: no traceback on stderr (socketserver's default)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("health connection error", extra={"fields": {"client": str(client_address)}})
+
+
 class HealthServer:
     """Health and metrics on their own port and thread (as Triton's separate ports)."""
 
@@ -414,7 +421,7 @@ class HealthServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd = _QuietHTTPServer((host, port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
