@@ -18,6 +18,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -154,15 +155,53 @@ async def respond(
 
 
 class FastPath:
-    """ASGI entry: infer, health and metrics here; the rest to the FastAPI app."""
+    """ASGI entry: infer, health and metrics here; the rest to the FastAPI app.
 
-    def __init__(self, plane: DataPlane, api: Any, keys: ApiKeys, metrics_open: bool) -> None:
-        self.plane, self.api, self.keys, self.metrics_open = plane, api, keys, metrics_open
+    It runs the lifespan itself and builds the FastAPI app only after the port is open
+    (importing FastAPI takes about as long as everything else before the port opens), so the
+    server is live sooner; the import is warmed in a thread right after start-up."""
+
+    def __init__(
+        self,
+        plane: DataPlane,
+        build_api: Callable[[], Any],
+        keys: ApiKeys,
+        metrics_open: bool,
+        on_startup: Callable[[], Awaitable[None]],
+        on_shutdown: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.plane, self.keys, self.metrics_open = plane, keys, metrics_open
+        self.build_api, self.on_startup, self.on_shutdown = build_api, on_startup, on_shutdown
+        self.api: Any = None
+        self._warm: asyncio.Future | None = None
         self.limits: Limits = plane.limits
 
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.on_startup()
+                except Exception as exc:  # reported by uvicorn as a failed start
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+                self._warm = asyncio.get_running_loop().run_in_executor(None, self.build_api)
+            elif msg["type"] == "lifespan.shutdown":
+                await self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def get_api(self) -> Any:
+        if self.api is None:
+            self.api = await self._warm if self._warm is not None else self.build_api()
+        return self.api
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
         if scope["type"] != "http":
-            return await self.api(scope, receive, send)
+            return await (await self.get_api())(scope, receive, send)
         path, method = scope["path"], scope["method"]
         if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > self.limits.max_header_bytes:
             # h11 bounds only headers that arrive in pieces; one large packet is caught here.
@@ -187,7 +226,7 @@ class FastPath:
             )
         if method == "POST" and (m := INFER_PATH.match(path)):
             return await self.infer(scope, receive, send, m.group(1), m.group(2))
-        return await self.api(scope, receive, send)
+        return await (await self.get_api())(scope, receive, send)
 
     async def infer(
         self, scope: dict, receive: Any, send: Any, name: str, version: str | None

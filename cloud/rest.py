@@ -191,13 +191,12 @@ def _unreachable() -> Response:
     return JSONResponse({"error": "served by the fast path"}, status_code=500)
 
 
-def create_api(plane: DataPlane, keys: ApiKeys, lifespan: Any) -> FastAPI:
+def create_api(plane: DataPlane, keys: ApiKeys) -> FastAPI:
     app = OipApi(
         title="edgesplit cloud",
         version=SERVER_VERSION,
         description="Open Inference Protocol (KServe v2) REST API with Triton's binary tensor "
         "extension, serving the heavy side of edgesplit's device-cloud split.",
-        lifespan=lifespan,
     )
 
     async def require_key(request: Request) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +15,8 @@ from edgesplit.cloud.dataplane import DataPlane
 from edgesplit.cloud.http import ApiKeys, FastPath, HealthServer
 from edgesplit.cloud.limits import Limits
 from edgesplit.cloud.repository import Repository
-from edgesplit.cloud.rest import EXTENSIONS, SERVER_NAME, SERVER_VERSION, create_api
 
-__all__ = ["EXTENSIONS", "SERVER_NAME", "SERVER_VERSION", "ServerSettings", "create_app"]
+__all__ = ["ServerSettings", "create_app"]
 log = logging.getLogger("edgesplit.cloud")
 
 
@@ -70,21 +68,32 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
     plane = DataPlane(repository, settings.limits, settings.request_timeout_s)
     keys = ApiKeys(settings.api_keys)
 
-    @asynccontextmanager
-    async def lifespan(_app: Any):
-        health = None
+    health: list[HealthServer] = []
+
+    async def startup() -> None:
         if settings.health_port is not None:
-            health = HealthServer(plane, settings.host, settings.health_port)
-            health.start()
-            log.info("health port", extra={"fields": {"port": health.port}})
+            server = HealthServer(plane, settings.host, settings.health_port)
+            server.start()
+            health.append(server)
+            log.info("health port", extra={"fields": {"port": server.port}})
         await plane.start()
-        yield
+
+    async def shutdown() -> None:
         await plane.stop()
-        if health:
-            health.stop()
+        for server in health:
+            server.stop()
         log.info("stopped")
 
-    api = create_api(plane, keys, lifespan)
-    app = FastPath(plane, api, keys, metrics_open=not settings.metrics_require_key)
-    app.api = api
-    return app
+    def build_api() -> Any:
+        from edgesplit.cloud.rest import create_api
+
+        return create_api(plane, keys)
+
+    return FastPath(
+        plane,
+        build_api,
+        keys,
+        metrics_open=not settings.metrics_require_key,
+        on_startup=startup,
+        on_shutdown=shutdown,
+    )
