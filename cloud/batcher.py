@@ -1,8 +1,10 @@
-"""Execution of inference requests: dynamic batching, or direct runs, with bounded queues.
+"""Execution of one model version: a bounded queue, ``instances`` workers, optional batching.
 
-Dynamic batching merges concurrent requests to one model version whose inputs agree on everything
-but the batch dimension, up to ``max_batch_size`` samples or ``max_queue_delay_ms`` after the
-first request arrived, runs them as one ORT call, and splits the outputs back per request.
+Capacity is reserved at admission (from the request's headers, before its body is read), so an
+overloaded model answers 429 without doing any work. Each worker takes the head request and,
+when batching is on, the same-shaped requests behind it (up to ``max_batch_size`` samples,
+waiting at most ``max_queue_delay_ms`` after the head arrived), runs them as one ORT call and
+splits the outputs back.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from edgesplit.cloud.errors import OipError, Overloaded
+from edgesplit.cloud.errors import OipError, Overloaded, Unavailable
 from edgesplit.cloud.metrics import Metrics
-from edgesplit.cloud.models import batch_key
 
 
 @dataclass
@@ -28,93 +30,89 @@ class _Item:
     enqueued: float = field(default_factory=time.monotonic)
 
 
+def batch_key(inputs: dict[str, np.ndarray]) -> tuple:
+    """Requests can share a batch when everything but the batch dimension matches."""
+    return tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
+
+
+def _is_ort_input_error(exc: Exception) -> bool:
+    """ORT rejecting the tensors it was given (shape/type deep in the graph): the client's fault."""
+    name = type(exc).__name__
+    return name in {"InvalidArgument", "Fail", "InvalidGraph"} or (
+        name == "RuntimeException" and "shape" in str(exc).lower()
+    )
+
+
 class Executor:
     """Runs one model version: batched (dynamic batching) or one request at a time per instance."""
 
-    def __init__(self, model, pool: ThreadPoolExecutor, metrics: Metrics, label: str) -> None:
+    def __init__(
+        self, model: Any, pool: ThreadPoolExecutor, metrics: Metrics, label: str, batching: bool
+    ) -> None:
         self.model, self.pool, self.metrics, self.label = model, pool, metrics, label
         cfg = model.cfg
         db = cfg.dynamic_batching
-        self.batching = bool(db and db.enabled and cfg.max_batch_size > 0)
-        self.max_batch = cfg.max_batch_size
-        self.delay_s = (db.max_queue_delay_ms / 1000.0) if db else 0.0
+        self.batching = batching and cfg.max_batch_size > 0
+        self.max_batch = cfg.max_batch_size if self.batching else 1
+        self.delay_s = (db.max_queue_delay_ms / 1000.0) if (db and self.batching) else 0.0
+        self.instances = cfg.instances
         self.max_queue = cfg.max_queue_size
-        self.slots = asyncio.Semaphore(cfg.instances)
+        # Admitted = reserved at the headers and not yet answered: waiting, reading, or running.
+        self.capacity = self.max_queue + self.instances * self.max_batch
+        self.admitted = 0
         self.queue: deque[_Item] = deque()
         self.arrived = asyncio.Event()
-        self.waiting = 0  # unbatched requests waiting for an instance
-        self.inflight = 0
+        self.running = 0
         self.ewma_run_s = 0.01
-        self._loop_task: asyncio.Task | None = None
+        self._workers: list[asyncio.Task] = []
+        self._collecting = asyncio.Lock()
+        self.in_run = 0  # requests inside running batches
         self._accepting = True
+        self._deadline: float | None = None
 
     def start(self) -> None:
-        if self.batching:
-            self._loop_task = asyncio.create_task(self._batch_loop())
+        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.instances)]
 
-    async def infer(self, inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
-        if not self._accepting:
-            raise OipError("server is shutting down", status=503)
-        depth = len(self.queue) if self.batching else self.waiting
-        if depth >= self.max_queue:
-            retry = max(1.0, depth * self.ewma_run_s / max(1, self.max_batch or 1))
+    # -- admission -------------------------------------------------------------------------
+    def expected_wait_s(self, depth: int | None = None) -> float:
+        depth = self.admitted if depth is None else depth
+        return depth * self.ewma_run_s / (self.instances * self.max_batch)
+
+    def reserve(self) -> None:
+        """Take one place or raise 429 (queue full) / 503 (draining, would not be reached)."""
+        late = self._deadline is None or time.monotonic() + self.expected_wait_s() > self._deadline
+        if not self._accepting and late:
+            raise Unavailable("server is shutting down; this request would not be served")
+        if self.admitted >= self.capacity:
+            retry = max(1.0, self.expected_wait_s())
             raise Overloaded(
-                f"model '{self.label}' has {depth} requests queued (max_queue_size "
-                f"{self.max_queue}); retry later",
+                f"model '{self.label}' has {self.admitted} requests admitted (max_queue_size "
+                f"{self.max_queue} + {self.capacity - self.max_queue} running); retry later",
                 retry_after_s=retry,
             )
-        if not self.batching:
-            return await self._run_direct(inputs)
+        self.admitted += 1
+
+    def release(self) -> None:
+        self.admitted -= 1
+
+    # -- execution -------------------------------------------------------------------------
+    async def infer(self, inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
         fut = asyncio.get_running_loop().create_future()
         self.queue.append(_Item(inputs, size, batch_key(inputs), fut))
         self.metrics.queue_depth.labels(self.label).set(len(self.queue))
         self.arrived.set()
         return await fut
 
-    async def _run_direct(self, inputs):
-        self.waiting += 1
-        self.metrics.queue_depth.labels(self.label).set(self.waiting)
-        try:
-            await self.slots.acquire()
-        finally:
-            self.waiting -= 1
-            self.metrics.queue_depth.labels(self.label).set(self.waiting)
-        self.inflight += 1
-        t0 = time.monotonic()
-        fut = asyncio.get_running_loop().run_in_executor(self.pool, self.model.run, inputs)
-
-        def done(_f: asyncio.Future) -> None:
-            # The slot is held until the ORT call really ends, even if the caller timed out.
-            self.inflight -= 1
-            self.slots.release()
-            self._record(t0, 1)
-
-        fut.add_done_callback(done)
-        return await asyncio.shield(fut)
-
-    def _record(self, t0: float, samples: int) -> None:
-        self.ewma_run_s = 0.8 * self.ewma_run_s + 0.2 * (time.monotonic() - t0)
-        self.metrics.batch_size.labels(self.label).observe(samples)
-
-    async def _execute(self, inputs, samples: int):
-        t0 = time.monotonic()
-        out = await asyncio.get_running_loop().run_in_executor(self.pool, self.model.run, inputs)
-        self._record(t0, samples)
-        return out
-
-    async def _batch_loop(self) -> None:
+    async def _worker(self) -> None:
         while True:
             while not self.queue:
                 self.arrived.clear()
                 await self.arrived.wait()
-            await self.slots.acquire()
-            batch = await self._collect()
+            async with self._collecting:  # one collector at a time; the others run batches
+                batch = await self._collect()
             self.metrics.queue_depth.labels(self.label).set(len(self.queue))
-            if not batch:
-                self.slots.release()
-                continue
-            task = asyncio.create_task(self._run_batch(batch))
-            task.add_done_callback(lambda _t: self.slots.release())
+            if batch:
+                await self._run_batch(batch)
 
     async def _collect(self) -> list[_Item]:
         """Take the head request and same-shaped followers until full or the delay ran out."""
@@ -136,6 +134,8 @@ class Executor:
                 batch.append(self.queue.popleft())
                 total += nxt.size
                 continue
+            if self.admitted - self.in_run - len(batch) <= 0:
+                break  # every admitted request is here or running: nobody else is coming
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -147,7 +147,8 @@ class Executor:
         return batch
 
     async def _run_batch(self, batch: list[_Item]) -> None:
-        self.inflight += 1
+        self.running += 1
+        self.in_run += len(batch)
         try:
             names = list(batch[0].inputs)
             merged = (
@@ -156,12 +157,23 @@ class Executor:
                 else {n: np.concatenate([it.inputs[n] for it in batch]) for n in names}
             )
             total = sum(it.size for it in batch)
+            t0 = time.monotonic()
             try:
-                out = await self._execute(merged, total)
+                out = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, self.model.run, merged
+                )
             except Exception as exc:  # deliver the failure to every waiting request
+                if _is_ort_input_error(exc):
+                    exc = OipError(f"model '{self.label}' rejected the input: {exc}"[:600])
                 for it in batch:
                     if not it.future.done():
                         it.future.set_exception(exc)
+                return
+            self.ewma_run_s = 0.8 * self.ewma_run_s + 0.2 * (time.monotonic() - t0)
+            self.metrics.batch_size.labels(self.label).observe(total)
+            if len(batch) == 1:  # whole outputs: an unbatched model's rows are not samples
+                if not batch[0].future.done():
+                    batch[0].future.set_result(out)
                 return
             start = 0
             for it in batch:
@@ -170,13 +182,63 @@ class Executor:
                 if not it.future.done():
                     it.future.set_result(part)
         finally:
-            self.inflight -= 1
+            self.running -= 1
+            self.in_run -= len(batch)
 
-    async def drain(self, timeout_s: float) -> None:
-        """Stop accepting; wait for queued and running work to finish."""
-        self._accepting = False
-        end = time.monotonic() + timeout_s
-        while (self.queue or self.inflight or self.waiting) and time.monotonic() < end:
-            await asyncio.sleep(0.01)
-        if self._loop_task:
-            self._loop_task.cancel()
+    # -- shutdown --------------------------------------------------------------------------
+    def begin_drain(self, deadline: float) -> None:
+        """Stop admitting work that cannot finish by ``deadline``; 503 the queue's tail now."""
+        self._accepting, self._deadline = False, deadline
+        now, kept = time.monotonic(), deque[_Item]()
+        for i, item in enumerate(self.queue):
+            if now + self.expected_wait_s(i + self.running * self.max_batch) > deadline:
+                self._refuse(item)
+            else:
+                kept.append(item)
+        self.queue = kept
+
+    def refuse_queued(self) -> None:
+        """The drain deadline: everything still queued gets 503 instead of a cancelled 500."""
+        while self.queue:
+            self._refuse(self.queue.popleft())
+
+    def _refuse(self, item: _Item) -> None:
+        if not item.future.done():
+            item.future.set_exception(
+                Unavailable("server is shutting down; this request was not served")
+            )
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and not self.running and not self.admitted
+
+    async def stop(self) -> None:
+        for w in self._workers:
+            w.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+
+def probe_batch_efficiency(model: Any, probe_dims: dict[str, list[int]], n: int) -> float | None:
+    """time(batch n) / (n x time(batch 1)) on zero inputs; None if a sample shape is unknown."""
+    feeds1: dict[str, np.ndarray] = {}
+    from edgesplit.cloud.datatypes import OIP_TO_NUMPY
+
+    for t in model.inputs:
+        sample = probe_dims.get(t.name, t.shape[1:])
+        if any(d < 1 for d in sample) or t.datatype == "BYTES":
+            return None
+        feeds1[t.name] = np.zeros([1, *sample], OIP_TO_NUMPY[t.datatype])
+    feeds_n = {k: np.repeat(v, n, axis=0) for k, v in feeds1.items()}
+
+    def median_s(feeds: dict[str, np.ndarray], runs: int) -> float:
+        model.run(feeds)  # warm-up
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            model.run(feeds)
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times))
+
+    t1 = median_s(feeds1, 7)
+    tn = median_s(feeds_n, 3)
+    return tn / (n * t1)

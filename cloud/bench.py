@@ -139,6 +139,7 @@ class _Subprocess:
 
     proc: subprocess.Popen
     tmp: tempfile.TemporaryDirectory
+    port: int
 
     def close(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -305,9 +306,12 @@ def run_bench(
     for c in concurrency:
         results.append(run_load(raw, c, requests, "raw-ort"))
     unbatched = {"dynamic_batching": {"enabled": False}}
-    modes = [
+    forced = {"dynamic_batching": (cfg.get("dynamic_batching") or {}) | {"auto": False}}
+    modes: list[tuple[str, Callable[[], _Subprocess], bytes, dict[str, str]]] = [
         ("server-unbatched", lambda: ServerProcess(model, unbatched), body, headers),
-        ("server-batched", lambda: ServerProcess(model, {}), body, headers),
+        ("server-batched", lambda: ServerProcess(model, forced), body, headers),
+        # As shipped: batching only if the load-time probe found that batches pay.
+        ("server-auto", lambda: ServerProcess(model, {}), body, headers),
     ]
     if peer_venv is not None:
         # The peer speaks JSON tensors only, so this pair compares JSON against JSON.
@@ -337,6 +341,8 @@ def run_bench(
         raw_r, nob, bat = by[("raw-ort", c)], by[("server-unbatched", c)], by[("server-batched", c)]
         ratios[f"c{c}_raw_over_server_throughput"] = raw_r.throughput_rps / nob.throughput_rps
         ratios[f"c{c}_batching_gain_throughput"] = bat.throughput_rps / nob.throughput_rps
+        auto = by[("server-auto", c)]
+        ratios[f"c{c}_auto_over_unbatched_throughput"] = auto.throughput_rps / nob.throughput_rps
         ratios[f"c{c}_server_overhead_p50_ms"] = nob.p50_ms - raw_r.p50_ms
         if ("mlserver-json", c) in by:
             ours, peer = by[("server-unbatched-json", c)], by[("mlserver-json", c)]

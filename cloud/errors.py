@@ -33,3 +33,25 @@ class InferenceTimeout(OipError):
 
 class ModelConfigError(ConfigError):
     """A model repository entry is malformed; the message names the file, field and value."""
+
+
+class TooLarge(OipError):
+    """A declared size over a limit: 413, answered before the body is read."""
+
+    status = 413
+
+
+class Unavailable(OipError):
+    """Loading, or draining and this work will not be reached: 503."""
+
+    status = 503
+
+
+class ReadTimeout(OipError):
+    """Headers or body did not arrive in time (slow client): 408."""
+
+    status = 408
+
+
+class ClientClosed(Exception):
+    """The client went away mid-request: counted as 499 (nginx's "client closed request")."""

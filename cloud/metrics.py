@@ -1,19 +1,29 @@
-"""Prometheus metrics of one server instance (its own registry, so tests can run several)."""
+"""Prometheus metrics of one server instance (its own registry, so tests can run several).
+
+Label values are bounded: the model label takes only configured model names (anything else is
+counted under ``UNKNOWN_MODEL``) and the status label only HTTP codes the server sends, so
+requests with made-up names cannot grow ``/metrics``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+UNKNOWN_MODEL = "_unknown"
+CLIENT_CLOSED = 499  # nginx's code for "client closed request"
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, models: Iterable[str] = ()) -> None:
+        self.models = frozenset(models)
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "edgesplit_requests",
-            "Inference requests by model and HTTP status",
+            "Inference requests by model and HTTP status (499 = client closed)",
             ["model", "status"],
             registry=self.registry,
         )
@@ -33,10 +43,24 @@ class Metrics:
         )
         self.queue_depth = Gauge(
             "edgesplit_queue_depth",
-            "Requests waiting in a model's batch queue",
+            "Requests waiting in a model's queue",
             ["model"],
             registry=self.registry,
         )
         self.inflight = Gauge(
             "edgesplit_inflight_requests", "Inference requests being served", registry=self.registry
         )
+        self.batch_efficiency = Gauge(
+            "edgesplit_batch_efficiency",
+            "Probe at load: time(batch n) / (n x time(batch 1)); below 1 batching pays",
+            ["model"],
+            registry=self.registry,
+        )
+
+    def label(self, model: str) -> str:
+        return model if model in self.models else UNKNOWN_MODEL
+
+    def record(self, model: str, status: int, elapsed_s: float) -> None:
+        label = self.label(model)
+        self.requests.labels(label, str(status)).inc()
+        self.latency.labels(label).observe(elapsed_s)

@@ -1,16 +1,27 @@
-"""Run the server: in the foreground (``edgesplit cloud serve``) or in a thread (tests, bench)."""
+"""Run the server: in the foreground (``edgesplit cloud serve``, one or N worker processes sharing
+the port with SO_REUSEPORT) or in a thread (tests, bench, demo)."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
+import os
+import signal
+import socket
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from edgesplit.cloud.errors import ModelConfigError
+from edgesplit.cloud.http import Server, guarded_protocol
 from edgesplit.cloud.repository import Repository
 from edgesplit.cloud.server import JsonLogFormatter, ServerSettings, create_app
+
+SWITCH_INTERVAL_S = 0.001
+DRAIN_MARGIN_S = 2.0  # uvicorn's own cancel comes after the data plane answered 503s
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -22,29 +33,114 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
 
 
-def uvicorn_config(app, host: str, port: int, drain_timeout_s: float) -> uvicorn.Config:
+def uvicorn_config(app: Any, host: str, port: int, settings: ServerSettings) -> uvicorn.Config:
+    limits = settings.limits
+    assert limits is not None
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=drain_timeout_s,
+        http=guarded_protocol(limits),
+        timeout_keep_alive=int(max(1, round(limits.keep_alive_s))),
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s + DRAIN_MARGIN_S),
         lifespan="on",
     )
 
 
-def serve(
-    models: Path, host: str, port: int, settings: ServerSettings, only: list[str] | None = None
+class _Server(Server):
+    """Exits when a model fails to load (the CLI then prints the reason as one line)."""
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.plane.load_error:
+            return True
+        return await super().on_tick(counter)
+
+
+def _reuseport_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_one(
+    models: Path,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    only: list[str] | None,
+    reuse_port: bool,
 ) -> None:
-    """Blocking: load the repository and serve until SIGINT/SIGTERM, then drain."""
     configure_logging()
-    app = create_app(Repository(models, only), settings)
-    uvicorn.Server(uvicorn_config(app, host, port, settings.drain_timeout_s)).run()
+    # Hand the interpreter lock over every 1 ms instead of 5 ms: the health thread and the event
+    # loop wait less behind a codec thread formatting a large JSON response.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    repo = Repository(models, only, load=False)  # live at once, models load in the background
+    app = create_app(repo, settings)
+    server = _Server(uvicorn_config(app, host, port, settings), app.plane, settings.drain_timeout_s)
+    if reuse_port:
+        server.run(sockets=[_reuseport_socket(host, port)])
+    else:
+        server.run()
+    if app.plane.load_error:
+        raise ModelConfigError(app.plane.load_error)
+
+
+def _worker_main(
+    models: Path, host: str, port: int, settings: ServerSettings, only: list[str] | None
+) -> None:
+    """One of N workers: errors as one line on stderr and exit status 2, like the CLI."""
+    try:
+        _serve_one(models, host, port, settings, only, reuse_port=True)
+    except (ModelConfigError, OSError) as exc:
+        sys.stderr.write(f"error: worker {os.getpid()}: {exc}\n")
+        sys.exit(2)
+
+
+def serve(
+    models: Path,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    only: list[str] | None = None,
+    workers: int = 1,
+) -> None:
+    """Blocking: serve until SIGINT/SIGTERM, then drain. ``workers`` > 1: one process each."""
+    if workers <= 1:
+        _serve_one(models, host, port, settings, only, reuse_port=False)
+        return
+    if port == 0:
+        raise ValueError("--workers > 1 needs a fixed --port (the workers share it)")
+    if settings.health_port is not None and settings.health_port != 0:
+        raise ValueError("--health-port with --workers > 1: run one health port per worker")
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker_main, args=(models, host, port, settings, only))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+
+    def forward(sig: int, _frame: Any) -> None:
+        for p in procs:
+            if p.pid and p.is_alive():
+                os.kill(p.pid, sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for p in procs:
+        p.join()
+    if any(p.exitcode not in (0, -signal.SIGTERM) for p in procs):
+        raise ModelConfigError(f"worker exit codes {[p.exitcode for p in procs]}")
 
 
 class ServerThread:
-    """A real uvicorn server on loopback in a background thread."""
+    """A real uvicorn server on loopback in a background thread; entered once models are loaded."""
 
     def __init__(
         self,
@@ -52,18 +148,25 @@ class ServerThread:
         settings: ServerSettings | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        wait_ready: bool = True,
     ) -> None:
         self.settings = settings or ServerSettings()
         self.app = create_app(repository, self.settings)
-        config = uvicorn_config(self.app, host, port, self.settings.drain_timeout_s)
-        self.server = uvicorn.Server(config)
+        self.plane = self.app.plane
+        config = uvicorn_config(self.app, host, port, self.settings)
+        self.server = Server(config, self.plane, self.settings.drain_timeout_s)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.wait_ready = wait_ready
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        end = time.monotonic() + 30
-        while not self.server.started:
+        end = time.monotonic() + 120
+        while not self.server.started or (self.wait_ready and not self.plane.ready):
+            if self.plane.load_error:
+                self.__exit__()
+                raise ModelConfigError(self.plane.load_error)
             if time.monotonic() > end or not self.thread.is_alive():
+                self.__exit__()
                 raise RuntimeError("server did not start")
             time.sleep(0.01)
         sock = self.server.servers[0].sockets[0]
@@ -81,4 +184,5 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=30)
+        if self.thread.is_alive():
+            self.thread.join(timeout=60)

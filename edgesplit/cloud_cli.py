@@ -30,22 +30,52 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="request body limit, MiB")] = 64.0,
     timeout_s: Annotated[float, typer.Option(min=0.001, help="per-request timeout, s")] = 30.0,
     drain_s: Annotated[float, typer.Option(min=0, help="graceful-shutdown drain time, s")] = 30.0,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="worker processes sharing the port (SO_REUSEPORT)")
+    ] = 1,
+    health_port: Annotated[
+        int | None, typer.Option(help="also serve health + metrics on this port, own thread")
+    ] = None,
+    metrics_key: Annotated[bool, typer.Option(help="require the API key for /metrics too")] = False,
+    header_timeout_s: Annotated[
+        float, typer.Option(min=0.01, help="time to receive request headers, s")
+    ] = 10.0,
+    body_timeout_s: Annotated[
+        float, typer.Option(min=0.01, help="time to receive a request body, s")
+    ] = 30.0,
+    keep_alive_s: Annotated[float, typer.Option(min=1, help="idle keep-alive, s")] = 5.0,
+    max_connections: Annotated[int, typer.Option(min=1, help="open connections")] = 2048,
 ) -> None:
     """Serve the model repository over OIP v2 REST (uvicorn); SIGTERM drains in-flight requests."""
     from edgesplit.cloud.errors import ModelConfigError
+    from edgesplit.cloud.limits import Limits
     from edgesplit.cloud.repository import DEFAULT_REPOSITORY
     from edgesplit.cloud.serve import serve as run
     from edgesplit.cloud.server import ServerSettings
 
     keys = [k.strip() for k in os.environ.get(api_key_env, "").split(",") if k.strip()]
     try:
+        body_bytes = int(max_body_mb * 1024 * 1024)
+        limits = Limits(
+            max_body_bytes=body_bytes,
+            max_json_bytes=min(Limits.max_json_bytes, body_bytes),
+            max_header_json_bytes=min(Limits.max_header_json_bytes, body_bytes),
+            header_timeout_s=header_timeout_s,
+            body_timeout_s=body_timeout_s,
+            keep_alive_s=keep_alive_s,
+            max_connections=max_connections,
+        )
         settings = ServerSettings(
             api_keys=keys,
-            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            max_body_bytes=body_bytes,
             request_timeout_s=timeout_s,
             drain_timeout_s=drain_s,
+            limits=limits,
+            metrics_require_key=metrics_key,
+            health_port=health_port,
+            host=host,
         )
-        run(models or DEFAULT_REPOSITORY, host, port, settings, only=model or None)
+        run(models or DEFAULT_REPOSITORY, host, port, settings, only=model or None, workers=workers)
     except (ModelConfigError, ValueError) as exc:
         fail(str(exc))
 
@@ -65,12 +95,26 @@ def bench(
         typer.Option(help="virtualenv with MLServer (scripts/setup_peer.sh) to compare against"),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
+    suite: Annotated[
+        str,
+        typer.Option(
+            help="latency (raw ORT vs server), or issue 12's runs: hostile, overload, soak, "
+            "startup, workers, all"
+        ),
+    ] = "latency",
 ) -> None:
-    """Raw ORT vs server unbatched vs server batched, side by side: throughput, p50/p99, ratios."""
+    """Raw ORT vs server unbatched vs server batched, side by side: throughput, p50/p99, ratios.
+
+    With --suite: the hostile-input suite, 10x overload, the unknown-model soak, start-up
+    time and --workers scaling, each against a real server process on loopback."""
     from rich.table import Table
 
-    from edgesplit.cloud.bench import run_bench
     from edgesplit.output import console, err_console, write_json
+
+    if suite != "latency":
+        _stress(suite, json_out)
+        return
+    from edgesplit.cloud.bench import run_bench
 
     levels = concurrency or [1, 4, 16]
     try:
@@ -107,3 +151,54 @@ def bench(
     console.print(ratios)
     if json_out:
         write_json(json_out, doc)
+
+
+STRESS_SUITES = ("hostile", "overload", "soak", "startup", "workers")
+
+
+def _stress(suite: str, json_out: Path | None) -> None:
+    from rich.table import Table
+
+    from edgesplit.cloud import stress
+    from edgesplit.cloud.hostile import SUITE_FLAGS, SUITE_MODELS, run_hostile
+    from edgesplit.cloud.loadgen import ServerUnderTest
+    from edgesplit.output import console, err_console, write_json
+
+    chosen = STRESS_SUITES if suite == "all" else (suite,)
+    if any(s not in STRESS_SUITES for s in chosen):
+        fail(f"--suite {suite!r}: expected latency, all or one of {', '.join(STRESS_SUITES)}")
+
+    def log(m: str) -> None:
+        err_console.print(m)
+
+    doc: dict = {}
+    try:
+        for s in chosen:
+            if s == "hostile":
+                with ServerUnderTest(SUITE_MODELS, SUITE_FLAGS, health_port=True) as srv:
+                    doc["hostile"] = run_hostile(srv, log=log)
+            elif s == "overload":
+                doc["overload"] = stress.run_overload(log=log)
+            elif s == "soak":
+                doc["soak"] = stress.run_unknown_soak(log=log)
+            elif s == "startup":
+                doc["startup"] = stress.run_startup(log=log)
+            elif s == "workers":
+                doc["workers"] = stress.run_workers(log=log)
+    except RuntimeError as exc:
+        fail(str(exc))
+    verdicts = stress.verdicts(doc)
+    table = Table(title="issue 12 criteria, measured on this machine")
+    table.add_column("criterion")
+    table.add_column("met", justify="center")
+    for k, ok in verdicts.items():
+        table.add_row(k, "yes" if ok else "NO")
+    console.print(table)
+    summary = {
+        "overload": lambda d: {k: d[k] for k in d if k != "rounds"},
+        "hostile": lambda d: {k: d[k] for k in d if k != "results"},
+    }
+    for name, part in doc.items():
+        console.print_json(data=summary.get(name, lambda d: d)(part))
+    if json_out:
+        write_json(json_out, doc | {"verdicts": verdicts})

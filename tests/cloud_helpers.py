@@ -22,7 +22,7 @@ def write_repo(
     return root
 
 
-KWS_SMALL = {"model_file": "pkg://device/models/kws_dscnn_fp32.onnx"}
+KWS_SMALL = {"model_file": "pkg://edgesplit.device/models/kws_dscnn_fp32.onnx"}
 OCR_PIPELINE = {
     "platform": "edgesplit-pipeline",
     "pipeline": "glasses-ocr",

@@ -177,3 +177,72 @@ def test_config_other_errors(tmp_path):
     (tmp_path / "a" / "config.yaml").write_text("name: [unclosed\n")
     with pytest.raises(ModelConfigError, match="not valid YAML"):
         Repository(tmp_path)
+
+
+def test_json_limits_refuse_before_building_objects():
+    from edgesplit.cloud.protocol import json_depth, loads_bounded
+
+    assert json_depth(b'{"a": [[1], "[[[[", {"b": "\\"]"}]}') == 3  # brackets in strings ignored
+    with pytest.raises(OipError, match="nests 10000 levels deep; the limit is 32"):
+        loads_bounded(b"[" * 10_000 + b"]" * 10_000)
+    with pytest.raises(OipError, match="a JSON number has 5000 characters; the limit is 64"):
+        loads_bounded(b"[" + b"9" * 5000 + b"]")
+    with pytest.raises(OipError, match="NaN"):
+        loads_bounded(b"[NaN]")
+    assert loads_bounded(b'{"x": [1, 2.5]}') == {"x": [1, 2.5]}
+
+
+def test_model_limits_from_config_and_shapes(tmp_path):
+    from edgesplit.cloud.errors import TooLarge
+    from edgesplit.cloud.limits import Limits, ModelLimits
+    from edgesplit.cloud.protocol import TensorMetadata, parse_header
+
+    cfg_path = tmp_path / "rec" / "config.yaml"
+    cfg_path.parent.mkdir()
+    cfg_path.write_text(
+        "name: rec\nmax_batch_size: 4\ninputs:\n  x:\n    dims: [-1, 3, 48, -1]\n"
+        "    max_dims: [4, 3, 48, 100]\n"
+    )
+    cfg = load_config(cfg_path)
+    lim = ModelLimits(
+        cfg, [TensorMetadata(name="x", datatype="FP32", shape=[-1, 3, -1, -1])], Limits()
+    )
+    assert lim.metadata()[0].shape == [-1, 3, 48, -1]
+    assert lim.max_body_bytes(binary=True) == 64 * 1024 + 4 * 3 * 48 * 100 * 4
+    with pytest.raises(TooLarge, match="is at most"):
+        lim.check_headers(10**9, None)
+    header = parse_header(
+        body(
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [1, 3, 48, 101],
+                        "datatype": "FP32",
+                        "parameters": {"binary_data_size": 58176},
+                    }
+                ]
+            }
+        )
+    )
+    with pytest.raises(OipError, match=r"dimension 3 is 101; model 'rec' allows at most 100"):
+        lim.check_request(header, 58176)
+
+
+def test_triton_config_shape():
+    from edgesplit.cloud.config import ModelConfig
+    from edgesplit.cloud.protocol import TensorMetadata
+    from edgesplit.cloud.triton import triton_config
+
+    cfg = ModelConfig(name="m", max_batch_size=8, dynamic_batching={"max_queue_delay_ms": 2})
+    doc = triton_config(
+        cfg,
+        [TensorMetadata(name="a", datatype="FP32", shape=[-1, 10])],
+        [TensorMetadata(name="b", datatype="BYTES", shape=[-1])],
+        batching=True,
+        providers=["CPUExecutionProvider"],
+    )
+    assert doc["input"] == [{"name": "a", "data_type": "TYPE_FP32", "dims": [10]}]
+    assert doc["output"] == [{"name": "b", "data_type": "TYPE_STRING", "dims": []}]
+    assert doc["dynamic_batching"]["max_queue_delay_microseconds"] == 2000
+    assert doc["instance_group"] == [{"name": "m", "kind": "KIND_CPU", "count": 1}]

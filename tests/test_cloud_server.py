@@ -128,7 +128,7 @@ def test_dynamic_batching_merges_and_splits_correctly(tmp_path):
                     **KWS_SMALL,
                     "max_batch_size": 32,
                     "instances": 1,
-                    "dynamic_batching": {"max_queue_delay_ms": 30},
+                    "dynamic_batching": {"max_queue_delay_ms": 30, "auto": False},
                 }
             },
         )
@@ -256,6 +256,14 @@ def _image_body(image: np.ndarray) -> bytes:
     return json.dumps(doc).encode()
 
 
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
     write_repo(tmp_path, {"glasses-ocr": OCR_PIPELINE})
     port = free_tcp_port()
@@ -278,7 +286,7 @@ def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
     try:
         client = OipClient(f"http://127.0.0.1:{port}", timeout_s=60)
         end = time.monotonic() + 60
-        while not client.live():
+        while not _ready(port):  # live at once; ready once the model is loaded
             assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()
             time.sleep(0.1)
         frame = render_frame(1)
@@ -338,7 +346,9 @@ def test_cloud_bench_runs_and_reports_ratios(tmp_path):
     doc = json.loads(out.read_text())
     modes = {(r["mode"], r["concurrency"]) for r in doc["results"]}
     assert modes == {
-        (m, c) for m in ("raw-ort", "server-unbatched", "server-batched") for c in (1, 3)
+        (m, c)
+        for m in ("raw-ort", "server-unbatched", "server-batched", "server-auto")
+        for c in (1, 3)
     }
     assert all(r["errors"] == 0 and r["requests"] == 20 for r in doc["results"])
     assert set(doc["ratios"]) >= {"c1_batching_gain_throughput", "c3_raw_over_server_throughput"}

@@ -1,0 +1,473 @@
+"""The HTTP edge: connection guards, the fast path for infer/health/metrics, drain-aware server.
+
+- :func:`guarded_protocol`: uvicorn's h11 protocol with a header read timeout (slowloris), a
+  connection cap, and OIP ``{"error"}`` bodies for what the HTTP parser itself rejects.
+- :class:`FastPath`: raw ASGI for the hot and the must-not-starve routes (infer, health,
+  metrics): admission from headers before the body is read, no framework routing per request.
+  Everything else goes to the FastAPI app (metadata, config, repository, OpenAPI docs).
+- :class:`Server`: on SIGTERM, first tells the data plane to drain (503 for what will not be
+  served), then lets uvicorn finish the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import h11
+import uvicorn
+from edgesplit.cloud.dataplane import DataPlane
+from edgesplit.cloud.errors import ClientClosed, OipError, Overloaded, ReadTimeout, TooLarge
+from edgesplit.cloud.limits import Limits
+from edgesplit.cloud.metrics import CLIENT_CLOSED
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger("edgesplit.cloud")
+INFER_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
+JSON = [(b"content-type", b"application/json")]
+PENALTY_KEY = "edgesplit.penalty_s"  # set in the scope by FastPath, read by the protocol
+
+
+def error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+class ApiKeys:
+    """Bearer / X-API-Key check against every key in constant time per key."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = [k.encode() for k in keys]
+
+    def check(self, headers: dict[str, str]) -> None:
+        if not self.keys:
+            return
+        auth = headers.get("authorization", "")
+        given = auth[7:] if auth.lower().startswith("bearer ") else headers.get("x-api-key")
+        given_b = (given or "").encode()
+        ok = False
+        for key in self.keys:
+            ok |= hmac.compare_digest(given_b, key)
+        if not ok:
+            raise OipError("missing or invalid API key (send 'Authorization: Bearer KEY')", 401)
+
+
+def error_headers(exc: OipError) -> dict[str, str]:
+    if exc.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, Overloaded):
+        return {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    return {}
+
+
+class BodyReader:
+    """Reads an ASGI request body with a deadline; a disconnect raises :class:`ClientClosed`."""
+
+    def __init__(self, receive: Any, timeout_s: float) -> None:
+        self.receive, self.timeout_s = receive, timeout_s
+        self.deadline = time.monotonic() + timeout_s
+        self.buf = bytearray()
+        self.more = True
+
+    async def _next(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(remaining):
+                msg = await self.receive()
+        except TimeoutError:
+            raise ReadTimeout(
+                f"request body did not arrive within {self.timeout_s:g} s (body_timeout_s)"
+            ) from None
+        if msg["type"] == "http.disconnect":
+            raise ClientClosed
+        self.buf += msg.get("body", b"")
+        self.more = msg.get("more_body", False)
+
+    async def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n and self.more:
+            await self._next()
+        if len(self.buf) < n:
+            raise OipError(f"request body ended after {len(self.buf)} of {n} expected bytes")
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    async def expect_end(self) -> None:
+        while self.more and not self.buf:
+            await self._next()
+        if self.buf:
+            raise OipError("the request body goes on after the declared tensors")
+
+    async def discard(self, declared: int | None, limit: int) -> bool:
+        """Read and drop the rest of a refused body, so the client (which may send it all
+        before reading) sees our answer; False if it is too big: then the connection closes."""
+        if not self.more:
+            return True
+        if declared is None or declared > limit:
+            return False
+        self.buf.clear()
+        try:
+            while self.more:
+                await self._next()
+                self.buf.clear()
+        except (ReadTimeout, ClientClosed):
+            return False
+        return True
+
+    async def read_all(self, limit: int) -> bytes:
+        while self.more:
+            await self._next()
+            if len(self.buf) > limit:
+                raise TooLarge(f"request body exceeds {limit} bytes")
+        out = bytes(self.buf)
+        self.buf.clear()
+        return out
+
+
+async def respond(
+    send: Any,
+    status: int,
+    body: bytes | list[bytes],
+    headers: dict[str, str] | None = None,
+    json_body: bool = True,
+) -> None:
+    parts = [body] if isinstance(body, bytes) else body
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if json_body and not any(k == b"content-type" for k, _ in raw):
+        raw += JSON
+    raw.append((b"content-length", str(sum(len(p) for p in parts)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    if len(parts) == 1:
+        await send({"type": "http.response.body", "body": parts[0]})
+        return
+    for i, part in enumerate(parts):
+        await send({"type": "http.response.body", "body": part, "more_body": i < len(parts) - 1})
+
+
+class FastPath:
+    """ASGI entry: infer, health and metrics here; the rest to the FastAPI app.
+
+    It runs the lifespan itself and builds the FastAPI app only after the port is open
+    (importing FastAPI takes about as long as everything else before the port opens), so the
+    server is live sooner; the import is warmed in a thread right after start-up."""
+
+    def __init__(
+        self,
+        plane: DataPlane,
+        build_api: Callable[[], Any],
+        keys: ApiKeys,
+        metrics_open: bool,
+        on_startup: Callable[[], Awaitable[None]],
+        on_shutdown: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.plane, self.keys, self.metrics_open = plane, keys, metrics_open
+        self.build_api, self.on_startup, self.on_shutdown = build_api, on_startup, on_shutdown
+        self.api: Any = None
+        self._warm: asyncio.Future | None = None
+        self.limits: Limits = plane.limits
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.on_startup()
+                except Exception as exc:  # reported by uvicorn as a failed start
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+                self._warm = asyncio.get_running_loop().run_in_executor(None, self.build_api)
+            elif msg["type"] == "lifespan.shutdown":
+                await self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def get_api(self) -> Any:
+        if self.api is None:
+            self.api = await self._warm if self._warm is not None else self.build_api()
+        return self.api
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        if scope["type"] != "http":
+            return await (await self.get_api())(scope, receive, send)
+        path, method = scope["path"], scope["method"]
+        if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > self.limits.max_header_bytes:
+            # h11 bounds only headers that arrive in pieces; one large packet is caught here.
+            msg = f"request headers exceed {self.limits.max_header_bytes} bytes (max_header_bytes)"
+            return await respond(send, 431, error_body(msg), {"connection": "close"})
+        if path == "/v2/health/live" and method == "GET":
+            return await respond(send, 200, b'{"live":true}')
+        if path == "/v2/health/ready" and method == "GET":
+            if self.plane.ready and not self.plane.draining:
+                return await respond(send, 200, b'{"ready":true}')
+            why = "draining" if self.plane.draining else (self.plane.load_error or "loading models")
+            return await respond(send, 503, error_body(f"not ready: {why}"))
+        if path == "/metrics" and method == "GET":
+            if not self.metrics_open:
+                try:
+                    self.keys.check(_headers(scope))
+                except OipError as exc:
+                    return await respond(send, 401, error_body(exc.message), error_headers(exc))
+            body = generate_latest(self.plane.metrics.registry)
+            return await respond(
+                send, 200, body, {"content-type": CONTENT_TYPE_LATEST}, json_body=False
+            )
+        if method == "POST" and (m := INFER_PATH.match(path)):
+            return await self.infer(scope, receive, send, m.group(1), m.group(2))
+        return await (await self.get_api())(scope, receive, send)
+
+    async def infer(
+        self, scope: dict, receive: Any, send: Any, name: str, version: str | None
+    ) -> None:
+        t0 = time.monotonic()
+        metrics = self.plane.metrics
+        metrics.inflight.inc()
+        task = asyncio.current_task()
+        assert task is not None
+        self.plane.active.add(task)
+        status: int = 500
+        body: bytes | list[bytes] = b""
+        headers: dict[str, str] = {}
+        reader = BodyReader(receive, self.limits.body_timeout_s)
+        hdrs: dict[str, str] = {}
+        try:
+            hdrs = _headers(scope)
+            self.keys.check(hdrs)
+            adm = self.plane.admit(name, version, hdrs)
+            try:
+                served = await self.plane.infer(adm, reader)
+            finally:
+                adm.release()
+            status, body, headers = 200, served.body, served.headers
+            if getattr(getattr(receive, "__self__", None), "disconnected", False):
+                status = CLIENT_CLOSED  # uvicorn's cycle saw the client go while we worked
+            # W3C Server-Timing: lets a client tell network time from server time.
+            headers["Server-Timing"] = f"infer;dur={served.server_s * 1e3:.3f}"
+        except OipError as exc:
+            status, body, headers = exc.status, error_body(exc.message), error_headers(exc)
+            if isinstance(exc, Overloaded):
+                scope[PENALTY_KEY] = min(exc.retry_after_s, self.limits.overload_penalty_s)
+        except ClientClosed:
+            status = CLIENT_CLOSED
+        except asyncio.CancelledError:
+            if not self.plane.draining:
+                raise
+            task.uncancel()
+            status = 503
+            body = error_body("server is shutting down; this request was not served")
+        except Exception as exc:  # a bug: logged once with its traceback, answered 500
+            log.exception("internal error")
+            status, body = 500, error_body(f"internal error: {type(exc).__name__}")
+        finally:
+            self.plane.active.discard(task)
+            metrics.inflight.dec()
+        elapsed = time.monotonic() - t0
+        metrics.record(name, status, elapsed)
+        log.info(
+            "infer",
+            extra={
+                "fields": {
+                    "model": metrics.label(name),
+                    "version": version,
+                    "status": status,
+                    "latency_ms": round(elapsed * 1e3, 3),
+                }
+            },
+        )
+        if status == CLIENT_CLOSED:
+            return
+        if reader.more:  # refused before the body was read
+            declared = hdrs.get("content-length", "")
+            size = int(declared) if declared.isdigit() and len(declared) < 19 else None
+            if not await reader.discard(size, self.limits.max_discard_bytes):
+                headers["connection"] = "close"
+        await respond(send, status, body, headers)
+
+
+def _headers(scope: dict) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def guarded_protocol(limits: Limits) -> type[H11Protocol]:
+    """uvicorn's h11 protocol plus a header timeout, a connection cap and JSON error bodies."""
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > limits.max_connections:
+                self._send_error(
+                    429,
+                    f"{len(self.connections) - 1} connections are open (max_connections "
+                    f"{limits.max_connections}); retry later",
+                    {"retry-after": "1"},
+                )
+                return
+            self._arm_header_timer()
+
+        def _arm_header_timer(self) -> None:
+            self._cancel_header_timer()
+            self._header_timer = self.loop.call_later(limits.header_timeout_s, self._header_timeout)
+
+        def _cancel_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state in (h11.SEND_BODY, h11.DONE):
+                self._cancel_header_timer()
+
+        def on_response_complete(self) -> None:
+            scope: dict[str, Any] = self.scope or {}  # type: ignore[assignment]
+            penalty = scope.pop(PENALTY_KEY, None)
+            super().on_response_complete()
+            if self.transport.is_closing():
+                return
+            if penalty:
+                # A client refused with 429 is not read from until its penalty ends: one that
+                # ignores Retry-After costs the server nothing while it waits in our socket.
+                self.flow.pause_reading()
+                self._cancel_header_timer()
+                self.loop.call_later(penalty, self._end_penalty)
+            else:
+                self._arm_header_timer()
+
+        def _end_penalty(self) -> None:
+            if not self.transport.is_closing():
+                self.flow.resume_reading()
+                self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_header_timer()
+            super().connection_lost(exc)
+
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            if self.transport.is_closing() or self.conn.their_state in (h11.SEND_BODY, h11.DONE):
+                return
+            if self.cycle is not None and not self.cycle.response_complete:
+                return
+            if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+                self.transport.close()  # idle keep-alive: nothing to answer
+                return
+            self._send_error(
+                408,
+                f"request headers did not arrive within {limits.header_timeout_s:g} s "
+                "(header_timeout_s)",
+            )
+
+        def send_400_response(self, msg: str) -> None:
+            self._send_error(
+                400,
+                "invalid HTTP request: malformed request line or headers, or headers over "
+                f"{limits.max_header_bytes} bytes",
+            )
+
+        def _send_error(self, status: int, message: str, extra: dict[str, str] | None = None):
+            body = error_body(message)
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ] + [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+            try:
+                if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    self.transport.write(
+                        self.conn.send(h11.Response(status_code=status, headers=headers))
+                    )
+                    self.transport.write(self.conn.send(h11.Data(data=body)))
+                    self.transport.write(self.conn.send(h11.EndOfMessage()))
+                else:  # h11 cannot frame a response now; the raw bytes still tell the client why
+                    self.transport.write(
+                        f"HTTP/1.1 {status} Error\r\n".encode()
+                        + b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+                        + b"\r\n"
+                        + body
+                    )
+            except h11.LocalProtocolError:
+                pass
+            self.transport.close()
+
+    return GuardedH11Protocol
+
+
+class Server(uvicorn.Server):
+    """uvicorn, with the data plane told to drain before connections are waited on."""
+
+    def __init__(self, config: uvicorn.Config, plane: DataPlane, drain_timeout_s: float) -> None:
+        super().__init__(config)
+        self.plane, self.drain_timeout_s = plane, drain_timeout_s
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        self.plane.begin_drain(self.drain_timeout_s)
+        await super().shutdown(sockets)
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A prober that hangs up is not an error: no traceback on stderr (socketserver's default)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("health connection error", extra={"fields": {"client": str(client_address)}})
+
+
+class HealthServer:
+    """Health and metrics on their own port and thread (as Triton's separate ports)."""
+
+    def __init__(self, plane: DataPlane, host: str, port: int) -> None:
+        plane_ref = plane
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else Nagle + delayed ACK add 40 ms per answer
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                if self.path == "/v2/health/live":
+                    self._send(200, b'{"live":true}')
+                elif self.path == "/v2/health/ready":
+                    ok = plane_ref.ready and not plane_ref.draining
+                    self._send(
+                        200 if ok else 503, b'{"ready":true}' if ok else error_body("not ready")
+                    )
+                elif self.path == "/metrics":
+                    self._send(
+                        200, generate_latest(plane_ref.metrics.registry), CONTENT_TYPE_LATEST
+                    )
+                else:
+                    self._send(404, error_body(f"no route {self.path[:100]}"))
+
+            def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+                head = (
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+                    f"content-type: {ctype}\r\ncontent-length: {len(body)}\r\n\r\n"
+                )
+                self.wfile.write(head.encode() + body)  # one segment
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = _QuietHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,224 @@
+"""Overload, unknown-model soak, start-up and worker-scaling runs against a real server process.
+
+Each returns a dict of measured figures and ratios (side by side in one run); the criteria of
+issue 12 are evaluated by :func:`verdicts` so the CLI and the tests report the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from edgesplit.cloud.bench import free_tcp_port
+from edgesplit.cloud.loadgen import (
+    NAME_SLOT,
+    DriveResult,
+    HealthProbe,
+    ProbeProcess,
+    ServerUnderTest,
+    binary_body,
+    drive,
+    http_request,
+    raw_exchange,
+)
+
+KWS_PATH = "/v2/models/kws-large/infer"
+
+
+def _kws_request() -> bytes:
+    x = np.random.default_rng(0).normal(0, 5, (1, 1, 49, 10)).astype(np.float32)
+    body, hdrs = binary_body({"mfcc": x})
+    return http_request("POST", KWS_PATH, body, hdrs)
+
+
+def _summary(r: DriveResult) -> dict[str, Any]:
+    return {
+        "clients": r.clients,
+        "duration_s": round(r.duration_s, 2),
+        "goodput_rps": round(r.goodput_rps, 1),
+        "p50_ms": round(r.p(50), 2),
+        "p99_ms": round(r.p(99), 2),
+        "statuses": {str(k): v for k, v in sorted(r.statuses.items())},
+        "connection_errors": r.connection_errors,
+    }
+
+
+def _probed(srv: ServerUnderTest, fn: Callable[[], DriveResult]) -> tuple[DriveResult, dict]:
+    assert srv.health_port is not None
+    with (
+        ProbeProcess(srv.health_port) as hp,
+        ProbeProcess(srv.port) as mp_,
+        HealthProbe(srv.port, hp) as h,
+        HealthProbe(srv.port, mp_) as m,
+    ):
+        res = fn()
+    return res, {
+        "health_port_p99_ms": round(h.p99_ms(), 2),
+        "main_port_p99_ms": round(m.p99_ms(), 2),
+        "health_failures": h.failures,
+    }
+
+
+def run_overload(
+    queue: int = 32,
+    factor: int = 10,
+    window_s: float = 3.0,
+    rounds: int = 5,
+    retry_caps_s: tuple[float, ...] = (1.0, 0.05),
+    log: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
+    """kws-large with ``max_queue_size`` = queue: saturation (queue clients) and ``factor`` x
+    queue clients honouring Retry-After (capped at each of ``retry_caps_s``), interleaved in
+    ``rounds`` so a shared machine's load drifts affect both sides alike; medians reported."""
+    models = {"kws-large": {"max_queue_size": queue}}
+    request = _kws_request()
+    n = factor * queue
+    out: dict[str, Any] = {"model": "kws-large", "max_queue_size": queue, "clients": n}
+    runs: dict[str, list[dict[str, Any]]] = {"unloaded": [], "saturation": []}
+    with ServerUnderTest(models, health_port=True) as srv:
+        for r in range(rounds):
+            log(f"overload round {r + 1}/{rounds}: unloaded, saturation, {n} clients...")
+            res, h = _probed(srv, lambda: drive(srv.port, request, 1, window_s / 2))
+            runs["unloaded"].append(_summary(res) | h)
+            res, h = _probed(srv, lambda: drive(srv.port, request, queue, window_s))
+            runs["saturation"].append(_summary(res) | h)
+            sat_rps = res.goodput_rps
+            drain_ms = (queue + 2) / max(sat_rps, 1e-9) * 1e3  # + 2 instances running
+            for cap in retry_caps_s:
+
+                def overloaded(cap: float = cap) -> DriveResult:
+                    return drive(srv.port, request, n, window_s, cap)
+
+                res, h = _probed(srv, overloaded)
+                row = _summary(res) | h
+                row["goodput_over_saturation"] = round(res.goodput_rps / sat_rps, 3)
+                row["admitted_p99_bound_ms"] = round(
+                    2 * runs["unloaded"][-1]["p99_ms"] + drain_ms, 1
+                )
+                runs.setdefault(f"retry_cap_{cap:g}s", []).append(row)
+    out["rounds"] = runs
+    for key, rows in runs.items():  # medians over rounds (ratios: median of per-round ratios)
+        med = {
+            k: float(np.median([row[k] for row in rows]))
+            for k in rows[0]
+            if isinstance(rows[0][k], int | float)
+        }
+        if "goodput_over_saturation" in med:
+            med["admitted_p99_within_bound"] = med["p99_ms"] <= med["admitted_p99_bound_ms"]
+        out[key] = med
+    return out
+
+
+def run_unknown_soak(
+    total: int = 20_000, warmup: int = 2_000, clients: int = 16, log: Callable = lambda _m: None
+) -> dict[str, Any]:
+    """``total`` requests to never-repeating unknown model names: /metrics size and RSS."""
+    request = http_request("POST", "/v2/models/" + NAME_SLOT.decode() + "/infer", b"{}")
+    with ServerUnderTest({"kws-large": {}}) as srv:
+
+        def metrics_bytes() -> int:
+            r = raw_exchange(srv.port, http_request("GET", "/metrics"))
+            assert r is not None and r.status == 200
+            return len(r.body)
+
+        log(f"soak: {warmup} warm-up requests to unknown models...")
+        drive(srv.port, request, clients, 600, total=warmup)
+        m0, rss0 = metrics_bytes(), srv.rss_bytes()
+        log(f"soak: {total} requests to unknown models...")
+        res = drive(srv.port, request, clients, 600, total=total)
+        m1, rss1 = metrics_bytes(), srv.rss_bytes()
+    return {
+        "requests": sum(res.statuses.values()),
+        "statuses": {str(k): v for k, v in res.statuses.items()},
+        "rps": round(sum(res.statuses.values()) / res.duration_s, 1),
+        "metrics_bytes_before": m0,
+        "metrics_bytes_after": m1,
+        "metrics_growth": round(m1 / m0 - 1, 4),
+        "rss_bytes_before": rss0,
+        "rss_bytes_after": rss1,
+        "rss_growth": round(rss1 / rss0 - 1, 4),
+    }
+
+
+def run_startup(log: Callable = lambda _m: None) -> dict[str, Any]:
+    """Seconds from process start to live and to ready, serving the shipped repository's
+    kws-large, ocr-rec and glasses-ocr."""
+    log("startup: serving kws-large, ocr-rec, glasses-ocr...")
+    with ServerUnderTest({"kws-large": {}, "ocr-rec": {}, "glasses-ocr": {}}) as srv:
+        return {
+            "live_after_s": round(srv.live_after_s, 2),
+            "ready_after_s": round(srv.ready_after_s, 2),
+        }
+
+
+def run_workers(
+    window_s: float = 4.0, rounds: int = 5, clients: int = 16, log: Callable = lambda _m: None
+) -> dict[str, Any]:
+    """Throughput of ``--workers 1`` vs ``--workers 2`` (SO_REUSEPORT) under the same load: both
+    servers run at once on two ports and the load alternates between them, round by round, so
+    the machine's other load weighs on both; the median of the per-round ratios is reported."""
+    request = _kws_request()
+    models = {"kws-large": {"instances": 1, "dynamic_batching": None}}
+    out: dict[str, Any] = {"clients": clients, "model": "kws-large, 1 instance per worker"}
+    log("workers: starting --workers 1 and --workers 2...")
+    with (
+        ServerUnderTest(models, ["--workers", "1"], port=free_tcp_port()) as one,
+        ServerUnderTest(models, ["--workers", "2"], port=free_tcp_port()) as two,
+    ):
+        two.wait_ready_all(2)
+        rows: dict[str, list[dict[str, Any]]] = {"workers_1": [], "workers_2": []}
+        ratios = []
+        for r in range(rounds):
+            log(f"workers: round {r + 1}/{rounds}")
+            a = drive(one.port, request, clients, window_s)
+            b = drive(two.port, request, clients, window_s)
+            rows["workers_1"].append(_summary(a))
+            rows["workers_2"].append(_summary(b))
+            ratios.append(b.goodput_rps / max(a.goodput_rps, 1e-9))
+    out["rounds"] = rows
+    for key, rs in rows.items():
+        out[key] = {
+            k: float(np.median([x[k] for x in rs])) for k in ("goodput_rps", "p50_ms", "p99_ms")
+        }
+    out["round_ratios_2_over_1"] = [round(x, 3) for x in ratios]
+    out["throughput_ratio_2_over_1"] = round(float(np.median(ratios)), 3)
+    return out
+
+
+def verdicts(doc: dict[str, Any], health_budget_ms: float = 50.0) -> dict[str, bool]:
+    """Issue 12's "Done when" criteria over whichever runs are in ``doc``."""
+    v: dict[str, bool] = {}
+    if "overload" in doc:
+        o = doc["overload"]
+        for key, r in o.items():
+            if key.startswith("retry_cap"):
+                v[f"{key}: goodput >= 0.8x saturation"] = r["goodput_over_saturation"] >= 0.8
+                v[f"{key}: admitted p99 <= 2x unloaded p99 + drain"] = r[
+                    "admitted_p99_within_bound"
+                ]
+                v[f"{key}: health p99 <= {health_budget_ms:g} ms"] = (
+                    r["health_port_p99_ms"] <= health_budget_ms
+                )
+    if "hostile" in doc:
+        h = doc["hostile"]
+        v["hostile: >= 60 cases"] = h["cases"] >= 60
+        v["hostile: 0 responses 5xx"] = h["responses_5xx"] == 0
+        v["hostile: 0 tracebacks"] = h["tracebacks_in_log"] == 0
+        v[f"hostile: health p99 <= {health_budget_ms:g} ms in every case"] = (
+            h["health_p99_ms_max"] <= health_budget_ms
+        )
+    if "soak" in doc:
+        s = doc["soak"]
+        v["soak: /metrics flat (5 %)"] = abs(s["metrics_growth"]) <= 0.05
+        v["soak: RSS flat (5 %)"] = abs(s["rss_growth"]) <= 0.05
+    if "startup" in doc:
+        v["startup: live within 2 s"] = doc["startup"]["live_after_s"] <= 2.0
+    return v
+
+
+def as_dict(r: DriveResult) -> dict[str, Any]:
+    d = asdict(r)
+    d.pop("ok_latency_ms")
+    return d
