@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# espeak-ng synthesises the KWS speech; the fonts render the OCR scene frames; gcc + make build
-# the firmware stub.
-APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev)
+# espeak-ng, festival (+ its kal/ked diphone and slt HTS voices) and flite are the three speech
+# synthesis families the KWS data comes from; the fonts render the OCR scene frames; gcc + make
+# build the firmware stub.
+APT_PACKAGES=(espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
+  fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
