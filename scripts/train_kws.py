@@ -26,11 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from edgesplit.device.audio import kws_eval
+from edgesplit.device.audio.augment import EarAugment
 from edgesplit.device.audio.features import FRAMES, MFCC_COEFFS
 from edgesplit.device.audio.kws_data import (
     DATASET_VERSION,
@@ -219,6 +221,7 @@ def main() -> None:
     ap.add_argument("--train-families", default=",".join(DEPLOY_TRAIN_FAMILIES))
     ap.add_argument("--held-out", default=HELD_OUT_FAMILY, help="family reported out-of-family")
     ap.add_argument("--views", type=int, default=3, help="augmented renderings of each word")
+    ap.add_argument("--p-babble", type=float, default=0.4, help="share of noisy clips with babble")
     ap.add_argument("--eval-limit", type=int, default=None, help="clips per evaluation set")
     ap.add_argument("--save-state", action="store_true", help=f"keep weights in {runs_dir()}")
     ap.add_argument("--ensemble", nargs="+", metavar="RUN", help="combine saved runs, no training")
@@ -262,7 +265,8 @@ def main() -> None:
             "train_examples": n_train,
         }
     else:
-        x, y = training_set(families, seed=args.seed, views=args.views)
+        augment = EarAugment(p_babble=args.p_babble)
+        x, y = training_set(families, seed=args.seed, views=args.views, augment=augment)
         print(f"train+val {len(x)} clips from {families}; held out: {args.held_out}", flush=True)
         model = DSCNN(width=args.width, blocks=args.blocks, cmn=args.cmn).to(args.device)
         best, n_train = fit(model, x, y, args.epochs, args.seed, args.device)
@@ -272,6 +276,7 @@ def main() -> None:
             f"{args.views} augmented views), evaluated on held-out family {args.held_out}",
             "train_families": families,
             "views": args.views,
+            "augment": asdict(augment),
             "val_accuracy": best,
             "train_examples": n_train,
         }
@@ -286,6 +291,7 @@ def main() -> None:
         rebuild += "--cmn " if args.cmn else ""
         rebuild += f"--seed {args.seed} " if args.seed else ""
         rebuild += f"--name {args.name} --epochs {args.epochs} --views {args.views} "
+        rebuild += f"--p-babble {args.p_babble} " if args.p_babble != EarAugment.p_babble else ""
         rebuild += f"--train-families {','.join(families)} --held-out {args.held_out}"
         if args.speech_commands:
             rebuild += f" --speech-commands {args.speech_commands}"

@@ -123,6 +123,7 @@ class EarAugment:
 
     p_reverb: float = 0.5
     p_noise: float = 0.8
+    p_babble: float = 0.4  # share of the noisy clips whose noise is babble
     p_band_limit: float = 0.5
     p_clip: float = 0.1
 
@@ -138,9 +139,9 @@ class EarAugment:
             kind = rng.random()
             noise = (
                 babble(rng, babble_pool, CLIP_SAMPLES)
-                if kind < 0.4 and babble_pool
+                if kind < self.p_babble and babble_pool
                 else street_noise(rng, CLIP_SAMPLES)
-                if kind < 0.8
+                if kind < self.p_babble + 0.8 * (1 - self.p_babble)
                 else coloured_noise(rng, CLIP_SAMPLES, rng.uniform(0.0, 2.0))
             )
             clip = add_noise(clip, noise, rng.uniform(*SNR_RANGE_DB))

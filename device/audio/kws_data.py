@@ -142,6 +142,7 @@ def load_bank(family: str, role: str, workers: int = 2) -> Bank:
 # Rendering runs in forked workers that inherit these (set before the pool starts).
 _SPEECH: list[np.ndarray] = []
 _BABBLE: list[np.ndarray] = []
+_AUGMENT = EarAugment()
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def _render(spec: ClipSpec) -> np.ndarray:
     if spec.condition == "augment":
         if spec.speech < 0:
             return mfcc(silence_clip(rng, _BABBLE))
-        clip, warp = EarAugment()(_SPEECH[spec.speech], rng, _BABBLE)
+        clip, warp = _AUGMENT(_SPEECH[spec.speech], rng, _BABBLE)
         return mfcc(clip, warp)
     return mfcc(render_condition(spec, rng))
 
@@ -186,9 +187,10 @@ def _features(
     babble_pool: list[np.ndarray],
     workers: int,
     progress: Callable[[int, int], None] | None,
+    augment: EarAugment | None = None,
 ) -> np.ndarray:
-    global _SPEECH, _BABBLE
-    _SPEECH, _BABBLE = speech, babble_pool
+    global _SPEECH, _BABBLE, _AUGMENT
+    _SPEECH, _BABBLE, _AUGMENT = speech, babble_pool, augment or EarAugment()
     feats = []
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx) as pool:
@@ -225,10 +227,15 @@ def training_set(
     limit: int | None = None,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    augment: EarAugment | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MFCC (N, 49, 10) and labels of ``views`` augmented renderings of each training word of
     ``families`` plus noise-only silence clips; cached on disk."""
     families = tuple(families)
+    augment = augment or EarAugment()
+    recipe = asdict(augment)
+    if augment.p_babble == EarAugment.p_babble:  # the key the v2 default recipe was cached under
+        del recipe["p_babble"]
 
     def make() -> tuple[np.ndarray, np.ndarray]:
         banks = [load_bank(f, "train", workers) for f in families]
@@ -246,10 +253,10 @@ def training_set(
             ClipSpec(LABELS.index(SILENCE), -1, int(rng.integers(2**31))) for _ in range(n_sil)
         ]
         specs = _subset(specs, limit)
-        x = _features(specs, speech, pool, workers, progress)
+        x = _features(specs, speech, pool, workers, progress, augment)
         return x, np.array([s.label for s in specs], dtype=np.int64)
 
-    return _cached("train", [families, seed, views, limit, asdict(EarAugment())], make)
+    return _cached("train", [families, seed, views, limit, recipe], make)
 
 
 def evaluation_set(
