@@ -64,3 +64,54 @@ def summary(report: dict[str, dict]) -> dict[str, float]:
         out[f"noisy_{key}"] = mean(noisy, key)
         out[f"snr10_20_{key}"] = mean(mid, key)
     return out
+
+
+def onnx_predict(path: str, threads: int = 1) -> Predict:
+    """An ONNX Runtime session on ``path`` (input ``mfcc`` [N, 1, 49, 10]) as a predictor."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    return lambda x: sess.run(None, {"mfcc": x[:, None]})[0]
+
+
+def markdown(reports: dict[str, dict[str, dict]]) -> str:
+    """Per-condition table (all 12 classes / the 10 keywords' clips) and per-class table (clean)."""
+    names = list(reports)
+    conds = list(next(iter(reports.values())))
+    lines = ["| condition | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for c in conds:
+        cells = [
+            f"{100 * reports[n][c]['accuracy']:.1f} / {100 * reports[n][c]['keyword_accuracy']:.1f}"
+            for n in names
+        ]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    lines += ["", "| class (clean) | " + " | ".join(names) + " |"]
+    lines.append("|---" * (len(names) + 1) + "|")
+    for label in reports[names[0]]["clean"]["per_class"]:
+        cells = [f"{100 * reports[n]['clean']['per_class'][label]:.1f}" for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m edgesplit.device.audio.kws_eval --family flite NAME=MODEL.onnx ...``"""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="KWS accuracy per condition and class, as Markdown")
+    ap.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx")
+    ap.add_argument("--family", default="flite", help="whose test bank (the held-out family)")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS))
+    args = ap.parse_args(argv)
+    conds = tuple(args.conditions.split(","))
+    reports = {}
+    for spec in args.models:
+        name, _, path = spec.partition("=")
+        reports[name] = family_report(onnx_predict(path or name), args.family, conds)
+    print(f"{args.family} test bank, accuracy % (all 12 classes / keyword clips only)\n")
+    print(markdown(reports))
+
+
+if __name__ == "__main__":
+    main()
