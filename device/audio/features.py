@@ -21,7 +21,7 @@ MEL_LOW_HZ, MEL_HIGH_HZ = 20.0, 4000.0
 FRAMES = 1 + (CLIP_SAMPLES - WINDOW_SAMPLES) // HOP_SAMPLES  # 49
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     return 1127.0 * np.log1p(hz / 700.0)
 
 
@@ -29,11 +29,16 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return 700.0 * np.expm1(mel / 1127.0)
 
 
-@lru_cache(maxsize=1)
-def mel_filterbank() -> np.ndarray:
-    """Triangular filters, shape (FFT_SIZE//2+1, MEL_BANDS)."""
+@lru_cache(maxsize=64)
+def mel_filterbank(warp: float = 1.0) -> np.ndarray:
+    """Triangular filters, shape (FFT_SIZE//2+1, MEL_BANDS).
+
+    ``warp`` != 1 is vocal-tract-length perturbation (Jaitly & Hinton 2013): the filters' edge
+    frequencies are scaled by ``warp``, as if the speaker's vocal tract were 1/warp as long.
+    """
     bins = np.linspace(0, SAMPLE_RATE_HZ / 2, FFT_SIZE // 2 + 1)
     edges = _mel_to_hz(np.linspace(_hz_to_mel(MEL_LOW_HZ), _hz_to_mel(MEL_HIGH_HZ), MEL_BANDS + 2))
+    edges = np.minimum(edges * warp, SAMPLE_RATE_HZ / 2 - 1.0)
     fb = np.zeros((bins.size, MEL_BANDS), dtype=np.float32)
     for m in range(MEL_BANDS):
         lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
@@ -64,18 +69,22 @@ def fit_clip(audio: np.ndarray) -> np.ndarray:
     return out
 
 
-def log_mel(audio: np.ndarray) -> np.ndarray:
-    """Log-mel energies, shape (FRAMES, MEL_BANDS), for a 1 s clip of float audio in [-1, 1]."""
+def log_mel(audio: np.ndarray, warp: float = 1.0) -> np.ndarray:
+    """Log-mel energies, shape (FRAMES, MEL_BANDS), for a 1 s clip of float audio in [-1, 1].
+
+    ``warp`` (training only) is VTLP, rounded to 0.01 so the warped filterbanks stay cached.
+    """
     clip = fit_clip(audio)
     idx = np.arange(WINDOW_SAMPLES)[None, :] + HOP_SAMPLES * np.arange(FRAMES)[:, None]
     frames = clip[idx] * np.hanning(WINDOW_SAMPLES).astype(np.float32)
     power = np.abs(np.fft.rfft(frames, n=FFT_SIZE, axis=1)) ** 2
-    return np.log(power @ mel_filterbank() + 1e-6).astype(np.float32)
+    fb = mel_filterbank(round(float(warp), 2))
+    return np.log(power @ fb + 1e-6).astype(np.float32)
 
 
-def mfcc(audio: np.ndarray) -> np.ndarray:
-    """MFCC features, shape (FRAMES, MFCC_COEFFS) = (49, 10)."""
-    return mfcc_from_log_mel(log_mel(audio))
+def mfcc(audio: np.ndarray, warp: float = 1.0) -> np.ndarray:
+    """MFCC features, shape (FRAMES, MFCC_COEFFS) = (49, 10); ``warp`` as in :func:`log_mel`."""
+    return mfcc_from_log_mel(log_mel(audio, warp))
 
 
 def mfcc_from_log_mel(log_mel_frames: np.ndarray) -> np.ndarray:
