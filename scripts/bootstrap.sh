@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 
 # espeak-ng synthesises the KWS speech; the fonts render the OCR scene frames; gcc + make build
 # the firmware stub.
-APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev)
+# fonts-noto-core ... fonts-linuxlibertine: the OCR evaluation fonts, disjoint from the
+# DejaVu/Liberation/FreeFont faces that render calibration frames (device/vision/fonts.py).
+APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev
+  fonts-noto-core fonts-urw-base35 fonts-roboto fonts-open-sans fonts-lato fonts-cantarell
+  fonts-crosextra-carlito fonts-crosextra-caladea fonts-linuxlibertine)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
