@@ -134,7 +134,7 @@ class OcrPipelineModel:
     platform = "edgesplit-pipeline"
 
     def __init__(self, cfg: ModelConfig, version: str) -> None:
-        from edgesplit.cloud.ocr_model import CLOUD_SIZINGS, CloudOcr
+        from edgesplit.cloud.ocr_model import CLOUD_SIZINGS, CROP_VARIANTS, CloudOcr
 
         self.cfg, self.version = cfg, version
         params = cfg.parameters
@@ -144,11 +144,19 @@ class OcrPipelineModel:
                 f"{cfg.name}: parameters.detector_scales = {scales}: "
                 f"expected 1..{len(CLOUD_SIZINGS)}"
             )
+        variants = list(params.get("crop_variants", CloudOcr.DEFAULT_VARIANTS))
+        unknown = sorted(set(variants) - set(CROP_VARIANTS))
+        if unknown:
+            raise ModelConfigError(
+                f"{cfg.name}: parameters.crop_variants has {unknown}: expected some of "
+                f"{sorted(CROP_VARIANTS)}"
+            )
         self.pipe = CloudOcr(
             cfg.intra_op_threads,
             sizings=CLOUD_SIZINGS[:scales],
             use_v5=bool(params.get("use_v5_recogniser", True)),
-            sharpen=bool(params.get("sharpen_crops", False)),
+            variants=variants,
+            denoise=bool(params.get("low_light_enhance", True)),
         )
         self.providers = ["CPUExecutionProvider"]
         self.inputs = [TensorMetadata(name="image", datatype="UINT8", shape=[-1, -1, 3])]
