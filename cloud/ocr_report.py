@@ -23,7 +23,7 @@ from edgesplit.device.workloads import ocr
 def measure(per_condition: int) -> dict[str, Any]:
     if not all(p.is_file() for p in ocr.model_paths("int8").values()):
         ocr.build_int8()
-    systems = {
+    systems: dict[str, ocr.Reader] = {
         "fp32": ocr.OcrPipeline(ocr.model_paths("fp32")),
         "int8": ocr.OcrPipeline(ocr.model_paths("int8")),
         "cloud": CloudOcr(),

@@ -45,7 +45,7 @@ def motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0
     rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (length, length))
+    kernel = np.asarray(cv2.warpAffine(kernel, rot, (length, length)), np.float32)
     kernel /= kernel.sum()
     return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
 
@@ -60,9 +60,9 @@ def jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> np.ndarray:
 def perspective(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The frame seen off-axis: each corner moved by up to 12 % of the frame size."""
     h, w = image.shape[:2]
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    jitter = rng.uniform(-0.12, 0.12, (4, 2)) * np.float32([w, h])
-    dst = np.clip(src + jitter.astype(np.float32), [0, 0], [w, h]).astype(np.float32)
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    jitter = rng.uniform(-0.12, 0.12, (4, 2)) * np.array([w, h], np.float64)
+    dst = np.clip(src + jitter, [0, 0], [w, h]).astype(np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(
         image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE

@@ -85,6 +85,6 @@ def real_photos() -> list[RealPhoto]:
     grey = data.page()
     rgb = np.repeat(grey[:, :, None], 3, axis=2)
     big = np.asarray(
-        Image.fromarray(rgb).resize((rgb.shape[1] * 4, rgb.shape[0] * 4), Image.BICUBIC)
+        Image.fromarray(rgb).resize((rgb.shape[1] * 4, rgb.shape[0] * 4), Image.Resampling.BICUBIC)
     )
     return [RealPhoto("skimage-page", rgb, PAGE_TEXT), RealPhoto("skimage-page-x4", big, PAGE_TEXT)]

@@ -73,7 +73,7 @@ def compose(
     for _ in range(n_lines):
         text = line_text(rng)
         font = ImageFont.truetype(str(rng.choice(list(fonts))), int(rng.integers(lo, hi + 1)))
-        left, top, right, bottom = font.getbbox(text)
+        left, top, right, bottom = (int(v) for v in font.getbbox(text))
         tw, th = right - left, bottom - top
         pad_x, pad_y = max(4, th // 3), max(3, th // 4)
         if tw + 2 * pad_x > w - 20 or y + th + 2 * pad_y + 10 > h:
@@ -91,7 +91,9 @@ def compose(
         ImageDraw.Draw(layer).text(
             (pad_x - left, pad_y - top), text, font=font, fill=(*map(int, ink), 255)
         )
-        layer = layer.rotate(float(rng.uniform(-5, 5)), expand=True, resample=Image.BICUBIC)
+        layer = layer.rotate(
+            float(rng.uniform(-5, 5)), expand=True, resample=Image.Resampling.BICUBIC
+        )
         img.paste(layer, (x, y), layer)
         lines.append(text)
         y += layer.height + int(rng.integers(8, 40))

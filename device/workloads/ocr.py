@@ -179,7 +179,8 @@ class _Tap:
     """Wraps a RapidOCR session call and records every input batch it sees (for calibration)."""
 
     def __init__(self, infer: Callable) -> None:
-        self.infer, self.seen = infer, []
+        self.infer = infer
+        self.seen: list[np.ndarray] = []
 
     def __call__(self, x):
         self.seen.append(np.array(x))
@@ -254,7 +255,10 @@ def stage_candidates(settings: QuantSettings) -> dict[str, list[tuple[str, Quant
     }
 
 
-def evaluate(pipe: OcrPipeline, eval_frames: Sequence[SceneFrame]) -> dict[str, float]:
+Reader = Callable[[np.ndarray], OcrResult]
+
+
+def evaluate(pipe: Reader, eval_frames: Sequence[SceneFrame]) -> dict[str, float]:
     preds = [pipe(f.image).text for f in eval_frames]
     refs = [f.text for f in eval_frames]
     return {
@@ -264,7 +268,7 @@ def evaluate(pipe: OcrPipeline, eval_frames: Sequence[SceneFrame]) -> dict[str, 
 
 
 def evaluate_conditions(
-    pipe: OcrPipeline,
+    pipe: Reader,
     per_condition: int,
     frames_for: Callable[[str, int], list[SceneFrame]] = evalset.evaluation_frames,
     conditions: Sequence[str] = degrade.CONDITIONS,
