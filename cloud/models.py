@@ -134,16 +134,37 @@ def split_tail_model(source: Path, cut_tensor: str) -> bytes:
 
 
 class OcrPipelineModel:
-    """``glasses-ocr`` end to end on the server: RGB image in, text out (FP32, larger det input)."""
+    """``glasses-ocr`` end to end on the server: RGB image in, text out (FP32 PP-OCRv4 det, a
+    PP-OCRv4 + PP-OCRv5 recogniser ensemble, optional second detector scale; cloud/ocr_model.py)."""
 
     platform = "edgesplit-pipeline"
 
     def __init__(self, cfg: ModelConfig, version: str) -> None:
-        from edgesplit.device.workloads.ocr import OcrPipeline, model_paths
+        from edgesplit.cloud.ocr_model import CLOUD_SIZINGS, CROP_VARIANTS, CloudOcr
 
         self.cfg, self.version = cfg, version
-        options = {k: v for k, v in cfg.parameters.items() if k.startswith("det_")}
-        self.pipe = OcrPipeline(model_paths("fp32"), cfg.intra_op_threads, **options)
+        params = cfg.parameters
+        scales = int(params.get("detector_scales", len(CLOUD_SIZINGS)))
+        if not 1 <= scales <= len(CLOUD_SIZINGS):
+            raise ModelConfigError(
+                f"{cfg.name}: parameters.detector_scales = {scales}: "
+                f"expected 1..{len(CLOUD_SIZINGS)}"
+            )
+        variants = list(params.get("crop_variants", CloudOcr.DEFAULT_VARIANTS))
+        unknown = sorted(set(variants) - set(CROP_VARIANTS))
+        if unknown:
+            raise ModelConfigError(
+                f"{cfg.name}: parameters.crop_variants has {unknown}: expected some of "
+                f"{sorted(CROP_VARIANTS)}"
+            )
+        self.pipe = CloudOcr(
+            cfg.intra_op_threads,
+            sizings=CLOUD_SIZINGS[:scales],
+            use_v5=bool(params.get("use_v5_recogniser", True)),
+            variants=variants,
+            denoise=bool(params.get("low_light_enhance", True)),
+            second_detector=bool(params.get("second_detector", True)),
+        )
         self.providers = ["CPUExecutionProvider"]
         self.inputs = [TensorMetadata(name="image", datatype="UINT8", shape=[-1, -1, 3])]
         self.outputs = [

@@ -46,6 +46,7 @@ class QuantSettings:
     # Op types left float by the static pass and then dynamically quantised (weights INT8,
     # activations quantised at run time): the transformer MatMuls inside a conv net, whose
     # activation ranges a static calibration captures badly (PP-OCRv4 rec's SVTR blocks).
+    # With ``op_types_to_quantize=[]`` (not None, which means all) the static pass is skipped.
     dynamic_op_types: list[str] = field(default_factory=list)
     # QDQ (Q/DQ pairs around float ops; ORT fuses them at load) or QOperator (QLinearConv etc.,
     # the fused form stored directly: fewer nodes and no per-bias scale/zero-point tensors).
@@ -160,20 +161,26 @@ def quantize_static_int8(
             except Exception:
                 # Symbolic shape inference fails on some graphs; ONNX shape inference suffices.
                 quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
+        skip_static = settings.op_types_to_quantize == []
+        if skip_static and not settings.dynamic_op_types:
+            raise ValueError("op_types_to_quantize=[] and no dynamic_op_types: nothing to quantise")
         static_out = Path(tmp) / "static.onnx" if settings.dynamic_op_types else out_path
-        quantize_static(
-            str(pre),
-            str(static_out),
-            ListCalibrationReader(calibration),
-            quant_format=QuantFormat[settings.quant_format],
-            per_channel=settings.per_channel,
-            reduce_range=settings.reduce_range,
-            activation_type=QuantType[settings.activation_type],
-            weight_type=QuantType[settings.weight_type],
-            calibrate_method=CalibrationMethod[settings.calibrate_method],
-            op_types_to_quantize=settings.op_types_to_quantize,
-            nodes_to_exclude=settings.nodes_to_exclude,
-        )
+        if skip_static:
+            static_out = pre
+        else:
+            quantize_static(
+                str(pre),
+                str(static_out),
+                ListCalibrationReader(calibration),
+                quant_format=QuantFormat[settings.quant_format],
+                per_channel=settings.per_channel,
+                reduce_range=settings.reduce_range,
+                activation_type=QuantType[settings.activation_type],
+                weight_type=QuantType[settings.weight_type],
+                calibrate_method=CalibrationMethod[settings.calibrate_method],
+                op_types_to_quantize=settings.op_types_to_quantize,
+                nodes_to_exclude=settings.nodes_to_exclude,
+            )
         if settings.dynamic_op_types:
             quantize_dynamic(
                 str(static_out),
@@ -185,9 +192,10 @@ def quantize_static_int8(
     if settings.compact_names:
         onnx.save(compact_names(onnx.load(str(out_path))), str(out_path))
     _copy_metadata(src, out_path)
-    fmt = f"{settings.quant_format} static INT8"
+    fmt = "" if skip_static else f"{settings.quant_format} static INT8"
     if settings.dynamic_op_types:
-        fmt += f" + dynamic INT8 for {'/'.join(settings.dynamic_op_types)}"
+        dyn = f"dynamic INT8 for {'/'.join(settings.dynamic_op_types)}"
+        fmt = f"{fmt} + {dyn}" if fmt else dyn
     report = {
         "source": fp32_path.name,
         "format": fmt,

@@ -5,11 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # espeak-ng, festival (+ its kal/ked diphone and slt HTS voices) and flite are the three speech
-# synthesis families the KWS data comes from; the fonts render the OCR scene frames; gcc + make
-# build the firmware stub; clang + its libFuzzer runtime fuzz it (scripts/fuzz_firmware.sh);
-# gcc-arm-none-eabi + newlib build the Cortex-M4 image that qemu-system-arm runs in the tests.
+# synthesis families the KWS data comes from; DejaVu/Liberation/FreeFont render the OCR calibration
+# frames, and fonts-noto-core ... fonts-linuxlibertine the OCR evaluation frames (disjoint faces,
+# device/vision/fonts.py); gcc + make build the firmware stub; clang + its libFuzzer runtime fuzz it
+# (scripts/fuzz_firmware.sh); gcc-arm-none-eabi + newlib build the Cortex-M4 image that
+# qemu-system-arm runs in the tests.
 APT_PACKAGES=(espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
   fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev
+  fonts-noto-core fonts-urw-base35 fonts-roboto fonts-open-sans fonts-lato fonts-cantarell
+  fonts-crosextra-carlito fonts-crosextra-caladea fonts-linuxlibertine
   clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

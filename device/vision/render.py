@@ -137,7 +137,7 @@ def _background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
         coarse = rng.normal(0, 40, (h // 40 + 2, w // 40 + 2, 3)).astype(np.float32)
         arr = np.asarray(
             Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8)).resize(
-                (w, h), Image.BICUBIC
+                (w, h), Image.Resampling.BICUBIC
             ),
             dtype=np.float32,
         )
@@ -166,7 +166,7 @@ def render_frame(seed: int, size: tuple[int, int] = FRAME_SIZE) -> SceneFrame:
     for _ in range(n_lines):
         text = _line_text(rng)
         font = ImageFont.truetype(str(rng.choice(fonts)), int(rng.integers(24, 56)))
-        left, top, right, bottom = font.getbbox(text)
+        left, top, right, bottom = (int(v) for v in font.getbbox(text))
         tw, th = right - left, bottom - top
         if tw > w - 40 or y + th + 20 > h:
             continue
@@ -179,7 +179,9 @@ def render_frame(seed: int, size: tuple[int, int] = FRAME_SIZE) -> SceneFrame:
         ImageDraw.Draw(layer).text(
             (12 - left, 10 - top), text, font=font, fill=(*map(int, ink), 255)
         )
-        layer = layer.rotate(float(rng.uniform(-4, 4)), expand=True, resample=Image.BICUBIC)
+        layer = layer.rotate(
+            float(rng.uniform(-4, 4)), expand=True, resample=Image.Resampling.BICUBIC
+        )
         x = int(rng.integers(10, max(11, w - layer.width - 10)))
         img.paste(layer, (x, y), layer)
         lines.append(text)
