@@ -6,9 +6,14 @@ cut by Silero VAD into MFCC windows. Phone: typed requests from held-out intent 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from edgesplit.device.workloads.registry import Item, equals
+
+if TYPE_CHECKING:
+    from edgesplit.device.vision.render import SceneFrame
 
 __all__ = ["Item", "audio_stream", "earbuds_items", "glasses_items", "ocr_item", "phone_items"]
 
@@ -67,10 +72,14 @@ OCR_CORRECT_CER = 0.05  # an OCR answer counts as right at <= 5 % character erro
 
 def ocr_item(frame_seed: int) -> Item:
     """One rendered frame; right when its CER is at most ``OCR_CORRECT_CER``."""
-    from edgesplit.device.metrics import character_error_rate
     from edgesplit.device.vision.render import render_frame
 
-    frame = render_frame(frame_seed)
+    return frame_item(render_frame(frame_seed))
+
+
+def frame_item(frame: SceneFrame) -> Item:
+    """A frame with its reference text; right when its CER is at most ``OCR_CORRECT_CER``."""
+    from edgesplit.device.metrics import character_error_rate
 
     def ok(answer: str) -> bool:
         return character_error_rate([answer], [frame.text]) <= OCR_CORRECT_CER

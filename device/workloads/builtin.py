@@ -62,11 +62,15 @@ def _kws_read(path: Path) -> list[Input]:
 
 
 def _kws_eval(quick: bool) -> EvalSet:
-    from edgesplit.device.audio.kws_data import LABELS, load_dataset
+    from edgesplit.device.audio.kws_data import HELD_OUT_FAMILY, LABELS, load_dataset
 
     x, y = load_dataset("test", seed=0, limit=240 if quick else None)
     items = [Item(x[i], LABELS[y[i]], equals(LABELS[y[i]])) for i in range(len(y))]
-    return EvalSet(f"espeak-ng held-out voices, {len(items)} clips", items)
+    return EvalSet(
+        f"{HELD_OUT_FAMILY} speech (a synthesis family held out of training), clean, "
+        f"{len(items)} clips",
+        items,
+    )
 
 
 def _kws_task(threads: int):  # noqa: ANN202 - Task, imported lazily
@@ -119,7 +123,8 @@ def _ocr_workload() -> Workload:
         build_int8=ocr.build_int8,
         open=lambda v, threads: ocr.OcrPipeline(ocr.model_paths(v), threads),
         latency_call=latency_call,
-        evaluate=lambda pipe, quick: ocr.evaluate(pipe, frames(ocr.EVAL_SEED, 8 if quick else 60)),
+        # Degraded evaluation set (7 conditions, fonts disjoint from calibration): CER over all.
+        evaluate=lambda pipe, quick: ocr.evaluate_conditions(pipe, 1 if quick else 10)["all"],
     )
 
 
@@ -130,13 +135,21 @@ def _ocr_read(path: Path) -> list[Input]:
 
 
 def _ocr_eval(quick: bool) -> EvalSet:
-    from edgesplit.device.workloads.ocr import EVAL_SEED
+    from edgesplit.device.vision import degrade, evalset
 
-    from edgesplit.streams import ocr_item
+    from edgesplit.streams import frame_item
 
-    n = 8 if quick else 60
-    items = [ocr_item(EVAL_SEED + i) for i in range(n)]
-    return EvalSet(f"rendered scene-text frames seeds {EVAL_SEED}..{EVAL_SEED + n - 1}", items)
+    per_condition = 1 if quick else 10
+    items = [
+        frame_item(frame)
+        for condition in degrade.CONDITIONS
+        for frame in evalset.evaluation_frames(condition, per_condition)
+    ]
+    return EvalSet(
+        f"degraded scene-text frames ({', '.join(degrade.CONDITIONS)}; {per_condition} each; "
+        "evaluation fonts disjoint from calibration, hand-written phrases)",
+        items,
+    )
 
 
 def _ocr_task(threads: int):  # noqa: ANN202
