@@ -22,7 +22,15 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
 
 
-def uvicorn_config(app, host: str, port: int, drain_timeout_s: float) -> uvicorn.Config:
+def uvicorn_config(
+    app,
+    host: str,
+    port: int,
+    drain_timeout_s: float,
+    ssl_keyfile: Path | None = None,
+    ssl_certfile: Path | None = None,
+) -> uvicorn.Config:
+    """HTTPS when given a key and a certificate (PEM), plain HTTP otherwise."""
     return uvicorn.Config(
         app,
         host=host,
@@ -31,16 +39,25 @@ def uvicorn_config(app, host: str, port: int, drain_timeout_s: float) -> uvicorn
         access_log=False,
         timeout_graceful_shutdown=drain_timeout_s,
         lifespan="on",
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
     )
 
 
 def serve(
-    models: Path, host: str, port: int, settings: ServerSettings, only: list[str] | None = None
+    models: Path,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    only: list[str] | None = None,
+    ssl_keyfile: Path | None = None,
+    ssl_certfile: Path | None = None,
 ) -> None:
     """Blocking: load the repository and serve until SIGINT/SIGTERM, then drain."""
     configure_logging()
     app = create_app(Repository(models, only), settings)
-    uvicorn.Server(uvicorn_config(app, host, port, settings.drain_timeout_s)).run()
+    config = uvicorn_config(app, host, port, settings.drain_timeout_s, ssl_keyfile, ssl_certfile)
+    uvicorn.Server(config).run()
 
 
 class ServerThread:

@@ -30,6 +30,12 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="request body limit, MiB")] = 64.0,
     timeout_s: Annotated[float, typer.Option(min=0.001, help="per-request timeout, s")] = 30.0,
     drain_s: Annotated[float, typer.Option(min=0, help="graceful-shutdown drain time, s")] = 30.0,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="TLS private key (PEM): serve HTTPS with --ssl-certfile")
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="TLS certificate chain (PEM): serve HTTPS")
+    ] = None,
 ) -> None:
     """Serve the model repository over OIP v2 REST (uvicorn); SIGTERM drains in-flight requests."""
     from edgesplit.cloud.errors import ModelConfigError
@@ -37,6 +43,11 @@ def serve(
     from edgesplit.cloud.serve import serve as run
     from edgesplit.cloud.server import ServerSettings
 
+    if (ssl_keyfile is None) != (ssl_certfile is None):
+        fail("HTTPS needs both --ssl-keyfile and --ssl-certfile")
+    for opt, f in (("--ssl-keyfile", ssl_keyfile), ("--ssl-certfile", ssl_certfile)):
+        if f is not None and not f.is_file():
+            fail(f"{opt} {f}: file not found")
     keys = [k.strip() for k in os.environ.get(api_key_env, "").split(",") if k.strip()]
     try:
         settings = ServerSettings(
@@ -45,7 +56,15 @@ def serve(
             request_timeout_s=timeout_s,
             drain_timeout_s=drain_s,
         )
-        run(models or DEFAULT_REPOSITORY, host, port, settings, only=model or None)
+        run(
+            models or DEFAULT_REPOSITORY,
+            host,
+            port,
+            settings,
+            only=model or None,
+            ssl_keyfile=ssl_keyfile,
+            ssl_certfile=ssl_certfile,
+        )
     except (ModelConfigError, ValueError) as exc:
         fail(str(exc))
 
