@@ -190,6 +190,12 @@ def demo_command(
             "phone 300 ms, as sim/scenarios)"
         ),
     ] = None,
+    interval: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="DEVICE=S: one request every S seconds (defaults: glasses 1, earbuds 1, phone 2)"
+        ),
+    ] = None,
     privacy: Annotated[bool, typer.Option(help="privacy mode: nothing leaves the devices")] = False,
     outage_at: Annotated[
         float | None, typer.Option(help="cut the links at this second (default: 35% of the run)")
@@ -271,6 +277,14 @@ def demo_command(
             fail(f"--deadline {device}={ms}: expected milliseconds, e.g. {device}=1000")
         if deadlines_ms[device] <= 0:
             fail(f"--deadline {device}={ms}: expected milliseconds > 0")
+    intervals_s: dict[str, float] = {}
+    for device, sec in _per_device(interval, "--interval", default_all=False).items():
+        try:
+            intervals_s[device] = float(sec)
+        except ValueError:
+            fail(f"--interval {device}={sec}: expected seconds, e.g. {device}=0.5")
+        if intervals_s[device] < 0:
+            fail(f"--interval {device}={sec}: expected seconds >= 0")
     if link_emulation not in LINK_MODES:
         fail(f"--link-emulation {link_emulation!r}: expected one of {', '.join(LINK_MODES)}")
     if ca_cert is not None and not (cloud or "").startswith("https://"):
@@ -314,6 +328,7 @@ def demo_command(
                 policies=policies,
                 deadlines_ms=deadlines_ms,
                 sources=sources,
+                intervals_s=intervals_s,
             ) as rig,
         ):
             status.stop()  # one live display at a time: the request view takes over

@@ -185,6 +185,7 @@ class DeviceLoop:
     profile: LinkProfile  # the link the device believes it is on (its estimator's prior)
     link_mode: LinkMode = "full"
     source: Source | None = None  # a live or recorded sensor instead of the bundled items
+    interval_s: float = 1.0  # one request per interval (the spec's, or the user's)
     next_item: int = 0
     answers: list[dict] = field(default_factory=list)
 
@@ -260,6 +261,7 @@ class Rig:
         policies: dict[str, str] | None = None,
         deadlines_ms: dict[str, float] | None = None,
         sources: dict[str, Source] | None = None,
+        intervals_s: dict[str, float] | None = None,
     ) -> None:
         self.devices, self.n_items, self.seed, self.threads = devices, n_items, seed, threads
         self.policy, self.privacy, self.threshold = policy, privacy, threshold
@@ -270,6 +272,7 @@ class Rig:
         self.link_mode = link_mode
         self.policies, self.deadlines_ms = policies or {}, deadlines_ms or {}
         self.sources = sources or {}
+        self.intervals_s = intervals_s or {}
         self.loops: dict[str, DeviceLoop] = {}
         self.server: Any = None
         self.telemetry: TelemetryLog | None = None
@@ -363,6 +366,7 @@ class Rig:
                 profile,
                 self.link_mode,
                 self.sources.get(name),
+                self.intervals_s.get(name, spec.interval_s),
             )
         return self
 
@@ -392,7 +396,7 @@ class LockedTelemetry(TelemetryLog):
 
 class DeviceWorkers:
     """One thread per device loop, each at its own pace: a request starts every
-    ``spec.interval_s`` (or at once when the previous one overran; missed ticks are skipped,
+    ``loop.interval_s`` (or at once when the previous one overran; missed ticks are skipped,
     not bunched). A device that waits on its cloud or its sensor holds only its own thread.
 
     ``on_event`` is called from the workers; the first exception in a worker stops them all and
@@ -435,7 +439,7 @@ class DeviceWorkers:
                 wait = next_at - time.monotonic()
                 if wait > 0 and self.stop.wait(wait):
                     return
-                next_at = max(next_at + loop.spec.interval_s, time.monotonic())
+                next_at = max(next_at + loop.interval_s, time.monotonic())
                 item = loop.take()
                 if item is None:  # the sensor had nothing (quiet room, no new frame)
                     next_at = time.monotonic()
