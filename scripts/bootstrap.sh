@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # espeak-ng synthesises the KWS speech; the fonts render the OCR scene frames; gcc + make build
-# the firmware stub.
-APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev)
+# the firmware stub; libportaudio2 is the microphone for `demo --mic`; libgl1 + libglib2.0-0 are
+# what the OpenCV build that rapidocr pulls in loads (a fresh Pi lacks them: ImportError libGL.so.1).
+APT_PACKAGES=(espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev
+  libportaudio2 libgl1 libglib2.0-0)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,9 +25,9 @@ PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "edgesplit needs Python >= 3.11"'
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 
-# Extras: device (what a Pi needs) + cloud (the service) + sim + dev (tests, lint).
-# EDGESPLIT_EXTRAS overrides (a Pi: EDGESPLIT_EXTRAS=device).
-EXTRAS=${EDGESPLIT_EXTRAS:-device,cloud,sim,dev}
+# Extras: device (what a Pi needs) + sensors (microphone) + cloud (the service) + sim + dev.
+# EDGESPLIT_EXTRAS overrides (a Pi: EDGESPLIT_EXTRAS=device,sensors).
+EXTRAS=${EDGESPLIT_EXTRAS:-device,sensors,cloud,sim,dev}
 stamp=.venv/.edgesplit-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

@@ -100,6 +100,8 @@ class WavSource:
         from edgesplit.device.audio.synth import read_wav, resample
 
         self.name = f"wav:{path}"
+        if not Path(path).is_file():
+            raise InputError(f"--mic {path}: no such WAV file")
         try:
             audio, rate = read_wav(path)
         except (OSError, EOFError, ValueError, wave.Error) as exc:
