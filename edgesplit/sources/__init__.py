@@ -10,14 +10,25 @@ returns None and the demo reports them as unscored. The bundled seeded streams
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 from edgesplit.streams import Item
 
 
-def unscored(_answer: str) -> bool | None:
+def _unscored(_answer: str) -> bool | None:
     """The check of a live input: nobody knows the right answer."""
     return None
+
+
+# Item.check is typed as a bool test; live inputs answer None ("unscored"), which the rig reports
+# as such (edgesplit/rig.DeviceLoop.step).
+unscored = cast(Callable[[str], bool], _unscored)
+
+
+def live_item(x: Any) -> Item:
+    """An input from a live sensor: no ground truth."""
+    return Item(x, "", unscored)
 
 
 class Source(Protocol):
@@ -35,7 +46,7 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["Item", "Source", "unscored"]
+__all__ = ["Item", "Source", "live_item", "unscored"]
 
 
 def open_sources(

@@ -74,7 +74,7 @@ class CameraSource:
 
     def _open_picamera(self) -> None:
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError:
             raise ToolMissingError(
                 f"--camera {self.spec}: Picamera2 is not installed "
