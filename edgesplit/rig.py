@@ -26,6 +26,7 @@ import numpy as np
 from edgesplit.device.policy import PolicyConfig, RequestCosts, SplitOption
 from edgesplit.device.router import Answer, Router, Task
 from edgesplit.device.telemetry import TelemetryLog
+from edgesplit.errors import ToolMissingError
 from edgesplit.sim.emulator import LinkEmulator, LinkProfile
 from edgesplit.streams import Item
 
@@ -300,8 +301,15 @@ class Rig:
 
         specs = SPECS()
         if self.cloud.url is None:
-            from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
-            from edgesplit.cloud.serve import ServerThread
+            try:
+                from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
+                from edgesplit.cloud.serve import ServerThread
+            except ImportError as exc:  # a Pi installs the device extra only
+                raise ToolMissingError(
+                    f"the in-process cloud needs the cloud extra ({exc.name} is missing): run the "
+                    "device side against a cloud elsewhere with --cloud URL, or "
+                    "pip install -e '.[cloud]'"
+                ) from None
 
             models = sorted({m for d in self.devices for m in specs[d].cloud_models})
             self.log(f"starting the cloud service ({', '.join(models)})...")
