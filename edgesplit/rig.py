@@ -307,8 +307,8 @@ class Rig:
             except ImportError as exc:  # a Pi installs the device extra only
                 raise ToolMissingError(
                     f"the in-process cloud needs the cloud extra ({exc.name} is missing): run the "
-                    "device side against a cloud elsewhere with --cloud URL, or "
-                    "pip install -e '.[cloud]'"
+                    "device side against a cloud elsewhere with --cloud URL, or install the "
+                    "cloud extra"
                 ) from None
 
             models = sorted({m for d in self.devices for m in specs[d].cloud_models})

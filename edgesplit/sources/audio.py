@@ -135,7 +135,7 @@ def _sounddevice() -> Any:
         import sounddevice
     except ImportError:
         raise ToolMissingError(
-            "--mic needs the sounddevice package: pip install 'edgesplit[sensors]'"
+            "--mic needs the sounddevice package (the sensors extra): pip install sounddevice"
         ) from None
     except OSError:  # the package is there, the PortAudio library is not
         raise ToolMissingError(
