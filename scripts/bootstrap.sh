@@ -33,7 +33,9 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: pip install -e .[$EXTRAS]" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+  # --prefer-binary: a wheel over a newer sdist, so an arm64 Pi needs no compiler (cobs 1.2.2 is
+  # an sdist only; 1.2.0 is a pure-Python wheel with the same API).
+  .venv/bin/python -m pip install -q --prefer-binary -e ".[$EXTRAS]"
   # The Silero VAD ONNX model ships in this wheel, whose own Python code needs torch; we only
   # read its ONNX file, so install it without dependencies (a Pi should not carry torch).
   .venv/bin/python -m pip install -q --no-deps "silero-vad==6.2.3"
