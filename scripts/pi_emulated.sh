@@ -43,7 +43,7 @@ skip() { say "SKIP: $*"; exit 0; }
 
 # -- 1. QEMU user-mode >= 8 and binfmt_misc ---------------------------------------------------
 if [ "$(uname -m)" = x86_64 ]; then
-  major=$(qemu-aarch64-static --version 2>/dev/null | sed -n 's/.*version \([0-9]*\).*/\1/p' | head -1)
+  major=$(qemu-aarch64-static --version 2>/dev/null | sed -n 's/.*version \([0-9]*\).*/\1/p' | head -1 || true)
   if [ "${major:-0}" -lt 8 ]; then
     # The host's own Debian mirror (read from its apt sources), bookworm-backports suite.
     mirror=$(grep -hm1 '^URIs:' /etc/apt/sources.list.d/debian.sources 2>/dev/null | awk '{print $2}')
