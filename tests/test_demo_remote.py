@@ -185,3 +185,21 @@ def test_cloud_serve_needs_both_tls_files(tmp_path):
         [*CLI, "cloud", "serve", "--ssl-keyfile", str(key)], capture_output=True, text=True
     )
     assert res.returncode == 2 and "both --ssl-keyfile and --ssl-certfile" in res.stderr
+
+
+def test_demo_over_the_network_as_it_is(https_cloud, tmp_path):
+    """--link-emulation off: no emulator between the device and the cloud, and no emulated
+    outage (it cannot cut a real network), said in one note."""
+    out = tmp_path / "demo.json"
+    res = demo(
+        "--cloud", https_cloud["url"], "--ca-cert", str(https_cloud["ca"]),
+        "--link-emulation", "off", "--requests", "2", "--device", "phone",
+        "--policy", "phone=cloud-only", "--deadline", "phone=30000",
+        "--json", str(out), "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "no emulated outage or link switch" in res.stderr
+    doc = json.loads(out.read_text())
+    assert doc["windows"] == {}
+    assert [e["route"] for e in doc["events"]] == ["cloud", "cloud"]
+    assert all(e["bytes_up"] > 0 and not e["extra"]["cut"] for e in doc["events"])
