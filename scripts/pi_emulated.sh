@@ -85,8 +85,15 @@ rm -rf "$ROOT/opt/edgesplit" && mkdir -p "$ROOT/opt/edgesplit"
 git -C "$REPO" archive HEAD | tar -x -C "$ROOT/opt/edgesplit"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 for m in proc sys dev dev/pts; do mountpoint -q "$ROOT/$m" || mount --bind "/$m" "$ROOT/$m"; done
+# The host's TLS trust (e.g. a proxy's CA in $SSL_CERT_FILE) goes with it, so pip works the same.
+trust=()
+host_ca=${SSL_CERT_FILE:-${PIP_CERT:-}}
+if [ -n "$host_ca" ] && [ -f "$host_ca" ]; then
+  cp "$host_ca" "$ROOT/etc/ssl/host-ca.pem"
+  trust=(SSL_CERT_FILE=/etc/ssl/host-ca.pem PIP_CERT=/etc/ssl/host-ca.pem)
+fi
 pi() { chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-  QEMU_CPU="$CPU" bash -c "cd /opt/edgesplit && $1"; }
+  QEMU_CPU="$CPU" "${trust[@]}" bash -c "cd /opt/edgesplit && $1"; }
 say "emulated: $(pi 'uname -m; python3 --version' | tr '\n' ' ')"
 
 # -- 3. the README's install steps, literally -------------------------------------------------
