@@ -108,6 +108,7 @@ pi ".venv/bin/edgesplit device info --json /tmp/info.json" >>"$LOG" 2>&1
 want=$([ "$CPU" = cortex-a72 ] && echo False || echo True)
 got=$(pi ".venv/bin/python -c \"import json; print(json.load(open('/tmp/info.json'))['cpu']['flags']['asimddp'])\"" || echo '?')
 say "device info: asimddp=$got (expected $want for $CPU)"
+[ "$got" = "$want" ] || { say "FAIL: device info's asimddp"; exit 1; }
 
 # -- 4. ready-to-run INT8 models, from this host when the ORT versions match ------------------
 host_ort=$(.venv/bin/python -c 'import onnxruntime; print(onnxruntime.__version__)' 2>/dev/null || echo none)
@@ -139,6 +140,9 @@ write_wav(out / "stop.wav", synthesize(Utterance("stop", "en-gb", "m3")))
 EOF
 ocr=$(pi ".venv/bin/edgesplit device run -w glasses-ocr /tmp/frame.png" 2>>"$LOG" | tr -s ' \n' ' ')
 say "OCR in the emulated Pi: $ocr (truth: $(cat "$ROOT/tmp/frame.txt"))"
+squash() { tr -d ' \n' | tr -d "'"; }
+echo "$ocr" | squash | grep -qF "$(squash < "$ROOT/tmp/frame.txt")" \
+  || { say "FAIL: OCR did not read the frame"; exit 1; }
 kws=$(pi ".venv/bin/edgesplit device run -w earbuds-kws /tmp/stop.wav" 2>>"$LOG" | tr -s ' \n' ' ')
 say "KWS in the emulated Pi: $kws"
 echo "$kws" | grep -q stop || { say "FAIL: KWS did not hear 'stop'"; exit 1; }
