@@ -33,7 +33,15 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
 
 
-def uvicorn_config(app: Any, host: str, port: int, settings: ServerSettings) -> uvicorn.Config:
+def uvicorn_config(
+    app: Any,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    ssl_keyfile: Path | None = None,
+    ssl_certfile: Path | None = None,
+) -> uvicorn.Config:
+    """HTTPS when given a key and a certificate (PEM), plain HTTP otherwise."""
     limits = settings.limits
     assert limits is not None
     return uvicorn.Config(
@@ -47,6 +55,8 @@ def uvicorn_config(app: Any, host: str, port: int, settings: ServerSettings) -> 
         h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_graceful_shutdown=int(settings.drain_timeout_s + DRAIN_MARGIN_S),
         lifespan="on",
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
     )
 
 
@@ -75,6 +85,8 @@ def _serve_one(
     settings: ServerSettings,
     only: list[str] | None,
     reuse_port: bool,
+    ssl_keyfile: Path | None = None,
+    ssl_certfile: Path | None = None,
 ) -> None:
     configure_logging()
     # Hand the interpreter lock over every 1 ms instead of 5 ms: the health thread and the event
@@ -82,7 +94,8 @@ def _serve_one(
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     repo = Repository(models, only, load=False)  # live at once, models load in the background
     app = create_app(repo, settings)
-    server = _Server(uvicorn_config(app, host, port, settings), app.plane, settings.drain_timeout_s)
+    config = uvicorn_config(app, host, port, settings, ssl_keyfile, ssl_certfile)
+    server = _Server(config, app.plane, settings.drain_timeout_s)
     if reuse_port:
         server.run(sockets=[_reuseport_socket(host, port)])
     else:
@@ -92,11 +105,17 @@ def _serve_one(
 
 
 def _worker_main(
-    models: Path, host: str, port: int, settings: ServerSettings, only: list[str] | None
+    models: Path,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    only: list[str] | None,
+    ssl_keyfile: Path | None,
+    ssl_certfile: Path | None,
 ) -> None:
     """One of N workers: errors as one line on stderr and exit status 2, like the CLI."""
     try:
-        _serve_one(models, host, port, settings, only, reuse_port=True)
+        _serve_one(models, host, port, settings, only, True, ssl_keyfile, ssl_certfile)
     except (ModelConfigError, OSError) as exc:
         sys.stderr.write(f"error: worker {os.getpid()}: {exc}\n")
         sys.exit(2)
@@ -109,10 +128,12 @@ def serve(
     settings: ServerSettings,
     only: list[str] | None = None,
     workers: int = 1,
+    ssl_keyfile: Path | None = None,
+    ssl_certfile: Path | None = None,
 ) -> None:
     """Blocking: serve until SIGINT/SIGTERM, then drain. ``workers`` > 1: one process each."""
     if workers <= 1:
-        _serve_one(models, host, port, settings, only, reuse_port=False)
+        _serve_one(models, host, port, settings, only, False, ssl_keyfile, ssl_certfile)
         return
     if port == 0:
         raise ValueError("--workers > 1 needs a fixed --port (the workers share it)")
@@ -120,7 +141,10 @@ def serve(
         raise ValueError("--health-port with --workers > 1: run one health port per worker")
     ctx = mp.get_context("spawn")
     procs = [
-        ctx.Process(target=_worker_main, args=(models, host, port, settings, only))
+        ctx.Process(
+            target=_worker_main,
+            args=(models, host, port, settings, only, ssl_keyfile, ssl_certfile),
+        )
         for _ in range(workers)
     ]
     for p in procs:

@@ -2,17 +2,25 @@
 
 Sends tensors with Triton's binary extension (no JSON number formatting on the device's CPU) and
 reads JSON or binary outputs. Any OIP server works; so does ``tritonclient`` against our server.
+
+HTTPS verifies the server against the system trust store, or against ``ca_cert`` (a PEM file, for
+a cloud with a private CA). ``connect_to`` sends the TCP connection somewhere else than the URL's
+host (curl's ``--connect-to``): the demo puts its link emulator there, while TLS still checks the
+certificate against the URL's host name.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
+import socket
+import ssl
 import struct
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,10 +73,81 @@ class OipClientError(CloudError):
         self.status, self.message = status, message
 
 
+def tls_context(ca_cert: Path | None = None) -> ssl.SSLContext:
+    """Certificate and host-name checks on; the system trust store, or only ``ca_cert``."""
+    if ca_cert is None:
+        return ssl.create_default_context()
+    if not Path(ca_cert).is_file():
+        raise CloudError(f"--ca-cert {ca_cert}: file not found (a PEM file with the cloud's CA)")
+    try:
+        return ssl.create_default_context(cafile=str(ca_cert))
+    except ssl.SSLError as exc:
+        raise CloudError(f"--ca-cert {ca_cert}: not a PEM certificate ({exc.reason})") from None
+
+
+class _Connection(http.client.HTTPConnection):
+    """HTTP over a TCP connection to ``connect_to`` instead of the URL's host."""
+
+    def __init__(self, host: str, port: int, timeout: float, connect_to: tuple[str, int]) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.connect_to = connect_to
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection(self.connect_to, self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    """HTTPS over a TCP connection to ``connect_to``; the certificate is checked against the
+    URL's host name all the same."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        context: ssl.SSLContext,
+        connect_to: tuple[str, int],
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.connect_to, self.tls = connect_to, context
+
+    def connect(self) -> None:
+        sock = socket.create_connection(self.connect_to, self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+
+
 class OipClient:
-    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout_s: float = 5.0,
+        ca_cert: Path | None = None,
+        connect_to: tuple[str, int] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        url = urllib.parse.urlsplit(self.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise CloudError(
+                f"cloud URL {base_url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]"
+            )
+        self.scheme, self.host, self.prefix = url.scheme, url.hostname, url.path
+        try:
+            self.port = url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:
+            raise CloudError(f"cloud URL {base_url!r}: the port is not a number 0..65535") from None
+        self.connect_to = connect_to or (self.host, self.port)
+        self.context = tls_context(ca_cert) if url.scheme == "https" else None
         self.api_key, self.timeout_s = api_key, timeout_s
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.context is not None:
+            return _TlsConnection(
+                self.host, self.port, self.timeout_s, self.context, self.connect_to
+            )
+        return _Connection(self.host, self.port, self.timeout_s, self.connect_to)
 
     def _request(
         self,
@@ -77,22 +156,31 @@ class OipClient:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[bytes, Any]:
+        """One request on a fresh connection (as the device's radio sees it: no pooled state
+        survives an outage). Raises OSError for network failures, OipClientError for 4xx/5xx."""
         headers = dict(headers or {})
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(
-            self.base_url + path, data=body, method=method, headers=headers
-        )
+        conn = self._connection()
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return resp.read(), resp.headers
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
+            conn.request(method, self.prefix + path, body=body, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except http.client.HTTPException as exc:  # a torn response: a network failure
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            conn.close()
+        if resp.status >= 400:
             try:
                 message = json.loads(raw)["error"]
             except (ValueError, KeyError, TypeError):
                 message = raw.decode("utf-8", "replace")[:200]
-            raise OipClientError(exc.code, message) from None
+            raise OipClientError(resp.status, message)
+        return raw, resp.headers
+
+    def get(self, path: str) -> bytes:
+        """GET a path (``/v2/health/ready``); raises like an inference call would."""
+        return self._request("GET", path)[0]
 
     def live(self) -> bool:
         try:

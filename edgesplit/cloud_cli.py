@@ -45,6 +45,12 @@ def serve(
     ] = 30.0,
     keep_alive_s: Annotated[float, typer.Option(min=1, help="idle keep-alive, s")] = 5.0,
     max_connections: Annotated[int, typer.Option(min=1, help="open connections")] = 2048,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="TLS private key (PEM): serve HTTPS with --ssl-certfile")
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="TLS certificate chain (PEM): serve HTTPS")
+    ] = None,
 ) -> None:
     """Serve the model repository over OIP v2 REST (uvicorn); SIGTERM drains in-flight requests."""
     from edgesplit.cloud.errors import ModelConfigError
@@ -53,6 +59,11 @@ def serve(
     from edgesplit.cloud.serve import serve as run
     from edgesplit.cloud.server import ServerSettings
 
+    if (ssl_keyfile is None) != (ssl_certfile is None):
+        fail("HTTPS needs both --ssl-keyfile and --ssl-certfile")
+    for opt, f in (("--ssl-keyfile", ssl_keyfile), ("--ssl-certfile", ssl_certfile)):
+        if f is not None and not f.is_file():
+            fail(f"{opt} {f}: file not found")
     keys = [k.strip() for k in os.environ.get(api_key_env, "").split(",") if k.strip()]
     try:
         body_bytes = int(max_body_mb * 1024 * 1024)
@@ -75,7 +86,16 @@ def serve(
             health_port=health_port,
             host=host,
         )
-        run(models or DEFAULT_REPOSITORY, host, port, settings, only=model or None, workers=workers)
+        run(
+            models or DEFAULT_REPOSITORY,
+            host,
+            port,
+            settings,
+            only=model or None,
+            workers=workers,
+            ssl_keyfile=ssl_keyfile,
+            ssl_certfile=ssl_certfile,
+        )
     except (ModelConfigError, ValueError) as exc:
         fail(str(exc))
 

@@ -6,10 +6,18 @@ request with its policy. Mid-run the links are cut (offline fallback: every requ
 answered, flagged degraded) and the glasses drop from Wi-Fi to LTE (the deadline-aware policy
 stops sending frames). Every input is generated from the seed: no camera, microphone, network or
 external server is needed.
+
+Two hosts: ``--cloud URL`` runs the device side alone against a cloud elsewhere
+(``edgesplit cloud serve``, HTTPS with ``--ssl-keyfile/--ssl-certfile``), with the API key from
+$EDGESPLIT_API_KEY and ``--ca-cert`` for a private CA. Real sensors: ``--camera``, ``--mic``,
+``--serial``, ``--text`` replace a device's bundled stream (edgesplit/sources/). Each device runs
+in its own thread at its own pace (edgesplit/rig.DeviceWorkers).
 """
 
 from __future__ import annotations
 
+import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -60,9 +68,15 @@ def _events_table(events: list[dict], status: str) -> Table:
             f"{e['total_ms']:.1f}",
             f"{e['confidence']:.2f}",
             str(e["label"])[:34],
-            "[green]yes[/]" if e["correct"] else "[red]no[/]",
+            "-" if e["correct"] is None else "[green]yes[/]" if e["correct"] else "[red]no[/]",
         )
     return table
+
+
+def _fraction(verdicts: list[bool | None]) -> float | None:
+    """Share of right answers among the scored ones (live inputs have no ground truth)."""
+    scored = [v for v in verdicts if v is not None]
+    return float(np.mean(scored)) if scored else None
 
 
 def summarise(events: list[dict]) -> list[dict]:
@@ -81,7 +95,7 @@ def summarise(events: list[dict]) -> list[dict]:
                 "workload": ev[0]["workload"],
                 "policy": ev[0]["policy"],
                 "requests": len(ev),
-                "correct_fraction": float(np.mean([e["correct"] for e in ev])),
+                "correct_fraction": _fraction([e["correct"] for e in ev]),
                 "degraded": sum(e["degraded"] for e in ev),
                 "routes": routes,
                 "median_ms": float(np.median(lat)),
@@ -92,9 +106,13 @@ def summarise(events: list[dict]) -> list[dict]:
     return out
 
 
-def plot_timeline(events: list[dict], windows: dict, path: Path) -> Path:
-    """Latency over time per device, coloured by route, with the outage shaded."""
-    import matplotlib
+def plot_timeline(events: list[dict], windows: dict, path: Path) -> Path | None:
+    """Latency over time per device, coloured by route, with the outage shaded. None when
+    matplotlib is not installed (a Pi with only the device extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -134,6 +152,22 @@ def plot_timeline(events: list[dict], windows: dict, path: Path) -> Path:
     return path
 
 
+def _per_device(values: list[str] | None, option: str, default_all: bool) -> dict[str, str]:
+    """``KIND`` (every device, when ``default_all``) or ``DEVICE=VALUE`` entries -> {device: v}."""
+    out: dict[str, str] = {}
+    for v in values or []:
+        device, sep, value = v.partition("=")
+        if not sep:
+            if not default_all:
+                fail(f"{option} {v!r}: expected DEVICE=VALUE, e.g. glasses=1500")
+            out.update(dict.fromkeys(DEVICES, v))
+            continue
+        if device not in DEVICES:
+            fail(f"{option} {v!r}: device {device!r} is not one of {', '.join(DEVICES)}")
+        out[device] = value
+    return out
+
+
 def demo_command(
     duration: Annotated[float, typer.Option(min=1, help="seconds to run")] = 40.0,
     requests: Annotated[
@@ -143,10 +177,24 @@ def demo_command(
         list[str] | None, typer.Option("--device", help="glasses|earbuds|phone")
     ] = None,
     policy: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            help="one policy for all devices: device-only|cloud-only|cascade|split|"
-            "deadline-aware (default: deadline-aware glasses, cascade earbuds/phone)"
+            help="KIND for every device, or DEVICE=KIND (repeatable); KIND: device-only|"
+            "cloud-only|cascade|split|deadline-aware (default: deadline-aware glasses, cascade "
+            "earbuds/phone)"
+        ),
+    ] = None,
+    deadline: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="DEVICE=MS: a device's deadline (defaults: glasses 1000, earbuds 500, "
+            "phone 300 ms, as sim/scenarios)"
+        ),
+    ] = None,
+    interval: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="DEVICE=S: one request every S seconds (defaults: glasses 1, earbuds 1, phone 2)"
         ),
     ] = None,
     privacy: Annotated[bool, typer.Option(help="privacy mode: nothing leaves the devices")] = False,
@@ -163,6 +211,42 @@ def demo_command(
     no_events: Annotated[
         bool, typer.Option("--no-events", help="no outage and no link switch")
     ] = False,
+    cloud: Annotated[
+        str | None,
+        typer.Option(
+            help="the cloud's URL (http[s]://HOST:PORT, from `edgesplit cloud serve`): run the "
+            "device side alone against it; API key from $EDGESPLIT_API_KEY"
+        ),
+    ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM CA certificate to trust for an https --cloud (default: system)"),
+    ] = None,
+    link_emulation: Annotated[
+        str,
+        typer.Option(
+            help="full: emulate each device's link (rate, delay, loss, outages); delay: all but "
+            "the rate (the real network shapes it); off: the network as it is, no events"
+        ),
+    ] = "full",
+    camera: Annotated[
+        str | None,
+        typer.Option(help="glasses input: camera index (0), video file, stream URL, picamera2"),
+    ] = None,
+    mic: Annotated[
+        str | None,
+        typer.Option(
+            help="earbuds input: a microphone (default, an index or a name) or a WAV "
+            "file, gated by VAD"
+        ),
+    ] = None,
+    serial: Annotated[
+        str | None,
+        typer.Option(help="earbuds input: the sensor MCU's audio features on this serial port"),
+    ] = None,
+    text: Annotated[
+        bool, typer.Option("--text", help="phone input: requests typed on standard input")
+    ] = False,
     seed: Annotated[int, typer.Option(help="seed for every generated input")] = 7,
     threads: Annotated[int, typer.Option(min=1, help="ORT intra-op threads")] = 1,
     headless: Annotated[bool, typer.Option(help="no live view (scripts, CI)")] = False,
@@ -175,20 +259,46 @@ def demo_command(
     from edgesplit.device.errors import EdgesplitError
     from edgesplit.device.policy import POLICY_KINDS
     from edgesplit.device.workloads.registry import plugins
-    from edgesplit.rig import Rig
+    from edgesplit.rig import LINK_MODES, CloudTarget, Rig
+    from edgesplit.sources import open_sources
 
     known = list(dict.fromkeys([*DEVICES, *(p.demo.device for p in plugins().values())]))
     names = devices or list(DEVICES)
     for d in names:
         if d not in known:
             fail(f"--device {d!r}: expected one of {', '.join(known)}")
-    if policy is not None and policy not in POLICY_KINDS:
-        fail(f"--policy {policy!r}: expected one of {', '.join(POLICY_KINDS)}")
+    policies = _per_device(policy, "--policy", default_all=True)
+    for kind in policies.values():
+        if kind not in POLICY_KINDS:
+            fail(f"--policy {kind!r}: expected one of {', '.join(POLICY_KINDS)}")
+    deadlines_ms: dict[str, float] = {}
+    for device, ms in _per_device(deadline, "--deadline", default_all=False).items():
+        try:
+            deadlines_ms[device] = float(ms)
+        except ValueError:
+            fail(f"--deadline {device}={ms}: expected milliseconds, e.g. {device}=1000")
+        if deadlines_ms[device] <= 0:
+            fail(f"--deadline {device}={ms}: expected milliseconds > 0")
+    intervals_s: dict[str, float] = {}
+    for device, sec in _per_device(interval, "--interval", default_all=False).items():
+        try:
+            intervals_s[device] = float(sec)
+        except ValueError:
+            fail(f"--interval {device}={sec}: expected seconds, e.g. {device}=0.5")
+        if intervals_s[device] < 0:
+            fail(f"--interval {device}={sec}: expected seconds >= 0")
+    if link_emulation not in LINK_MODES:
+        fail(f"--link-emulation {link_emulation!r}: expected one of {', '.join(LINK_MODES)}")
+    if ca_cert is not None and not (cloud or "").startswith("https://"):
+        fail(f"--ca-cert {ca_cert}: only used with an https:// --cloud URL")
     windows: dict = {}
-    if not no_events:
+    if not no_events and link_emulation == "off":
+        err_console.print("note: --link-emulation off: no emulated outage or link switch")
+    elif not no_events:
         start = duration * 0.35 if outage_at is None else outage_at
         windows["outage"] = (start, start + (duration * 0.2 if outage_for is None else outage_for))
         windows["switch"] = duration * 0.7 if switch_at is None else switch_at
+    sources: dict = {}
     try:
         from edgesplit.device.workloads.registry import by_device
 
@@ -197,6 +307,13 @@ def demo_command(
             if not wl.int8_ready():
                 with err_console.status(f"first run: quantising {wl.name} to INT8..."):
                     wl.build_int8()
+        sources = open_sources(camera, mic, serial, text, threads)
+        for device in sources:
+            if device not in names:
+                names.append(device)
+        target = CloudTarget.from_env(cloud, ca_cert)
+        if cloud is not None:
+            _check_cloud(target)
         n_items = requests or 12
         telemetry = out / "telemetry.jsonl"
         with (
@@ -206,16 +323,25 @@ def demo_command(
                 n_items,
                 seed,
                 threads,
-                policy,
+                None,
                 privacy,
                 telemetry=telemetry,
                 log=lambda m: status.update(m),
+                cloud=target,
+                link_mode=link_emulation,  # type: ignore[arg-type]
+                policies=policies,
+                deadlines_ms=deadlines_ms,
+                sources=sources,
+                intervals_s=intervals_s,
             ) as rig,
         ):
             status.stop()  # one live display at a time: the request view takes over
-            events = _run(rig, names, duration, requests, windows, headless)
+            events = _run(rig, names, duration, requests, windows, headless or text)
     except EdgesplitError as exc:
         fail(str(exc))
+    finally:
+        for src in sources.values():
+            src.close()
     summary = summarise(events)
     table = Table(title="summary: every request answered")
     for col in (
@@ -232,11 +358,12 @@ def demo_command(
         table.add_column(col, justify="right")
     for s in summary:
         routes = " ".join(f"{k}:{v}" for k, v in s["routes"].items())
+        frac = s["correct_fraction"]
         table.add_row(
             s["device"],
             s["policy"],
             str(s["requests"]),
-            f"{s['correct_fraction']:.0%}",
+            "-" if frac is None else f"{frac:.0%}",
             str(s["degraded"]),
             routes,
             f"{s['median_ms']:.1f}",
@@ -245,15 +372,40 @@ def demo_command(
         )
     console.print(table)
     png = plot_timeline(events, windows, out / "timeline.png")
-    err_console.print(f"telemetry: {telemetry}\nplot: {png}")
+    err_console.print(f"telemetry: {telemetry}\nplot: {png or 'skipped (no matplotlib)'}")
     if json_out:
         write_json(json_out, {"events": events, "summary": summary, "windows": windows})
 
 
+def _check_cloud(target) -> None:
+    """Fail early, in one line, when the remote cloud cannot be reached or refuses the key."""
+    from edgesplit.device.oip_client import OipClient, OipClientError
+    from edgesplit.errors import CloudError
+
+    client = OipClient(target.url, target.api_key, timeout_s=10, ca_cert=target.ca_cert)
+    try:
+        client.get("/v2/health/ready")
+        client.get("/v2/models/glasses-ocr")  # needs the key when the cloud has keys
+    except OipClientError as exc:
+        hint = " (set $EDGESPLIT_API_KEY)" if exc.status in (401, 403) else ""
+        raise CloudError(f"--cloud {target.url}: {exc}{hint}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise CloudError(
+            f"--cloud {target.url}: certificate verify failed ({exc.verify_message}); "
+            "pass the cloud's CA with --ca-cert FILE"
+        ) from None
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise CloudError(f"--cloud {target.url}: cannot reach the cloud ({reason})") from None
+
+
 def _run(rig, names, duration, requests, windows, headless) -> list[dict]:
+    """Each device in its own worker thread; this thread drives the link events and the view."""
+    from edgesplit.rig import DeviceWorkers
     from edgesplit.sim.emulator import LinkProfile
 
     events: list[dict] = []
+    lock = threading.Lock()
     t0 = time.monotonic()
     state = {"cut": False, "switched": False}
 
@@ -263,7 +415,7 @@ def _run(rig, names, duration, requests, windows, headless) -> list[dict]:
             if cut != state["cut"]:
                 state["cut"] = cut
                 for loop in rig.loops.values():
-                    loop.emulator.cut(cut)
+                    loop.cut(cut)
         if "switch" in windows and now >= windows["switch"] and not state["switched"]:
             state["switched"] = True
             if "glasses" in rig.loops:
@@ -272,24 +424,35 @@ def _run(rig, names, duration, requests, windows, headless) -> list[dict]:
             ", glasses on LTE" if state["switched"] else ""
         )
 
-    def done() -> bool:
-        if requests is not None:
-            return all(len(rig.loops[n].answers) >= requests for n in names)
-        return time.monotonic() - t0 >= duration
+    def on_event(e: dict) -> None:
+        with lock:
+            events.append(e)
+        if e["device"] == "phone" and e["source"].startswith("text"):
+            console.print(f"phone: {e['label']} ({e['route']}, {e['total_ms']:.0f} ms)")
 
-    def one_round(status_cb) -> None:
-        for n in names:
-            if requests is not None and len(rig.loops[n].answers) >= requests:
-                continue
+    control(0.0)  # an outage from t=0 is in place before the first request
+    loops = {n: rig.loops[n] for n in names}
+    workers = DeviceWorkers(
+        loops, t0, on_event, requests, None if requests is not None else duration
+    ).start()
+
+    def tick(update) -> None:
+        while workers.alive:
             status = control(time.monotonic() - t0)
-            events.append(rig.loops[n].step(t0))
-            status_cb(status)
+            with lock:
+                snapshot = list(events)
+            update(snapshot, status)
+            workers.stop.wait(0.05)
 
-    if headless:
-        while not done():
-            one_round(lambda s: None)
-    else:
-        with Live(_events_table(events, "starting"), console=console, refresh_per_second=8) as live:
-            while not done():
-                one_round(lambda s: live.update(_events_table(events, s)))
-    return events
+    try:
+        if headless:
+            tick(lambda _e, _s: None)
+        else:
+            with Live(
+                _events_table(events, "starting"), console=console, refresh_per_second=8
+            ) as live:
+                tick(lambda ev, s: live.update(_events_table(ev, s)))
+    except KeyboardInterrupt:
+        workers.stop.set()
+    workers.join()
+    return sorted(events, key=lambda e: e["t_s"])

@@ -86,6 +86,7 @@ def validate(
                 time.sleep(gap_s)
             real[pol] = lat
         # Bytes on the wire per call, HTTP headers included, as the emulator counted them.
+        assert loop.emulator is not None  # the rig emulates links unless told "off"
         st = loop.emulator.stats
         up_bytes = st.bytes_up // max(1, st.connections)
         down_bytes = st.bytes_down // max(1, st.connections)

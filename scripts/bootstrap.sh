@@ -9,12 +9,14 @@ cd "$(dirname "$0")/.."
 # frames, and fonts-noto-core ... fonts-linuxlibertine the OCR evaluation frames (disjoint faces,
 # device/vision/fonts.py); gcc + make build the firmware stub; clang + its libFuzzer runtime fuzz it
 # (scripts/fuzz_firmware.sh); gcc-arm-none-eabi + newlib build the Cortex-M4 image that
-# qemu-system-arm runs in the tests.
+# qemu-system-arm runs in the tests; libportaudio2 is the microphone for `demo --mic`; libgl1 +
+# libglib2.0-0 are what the OpenCV build that rapidocr pulls in loads (a fresh Pi lacks them).
 APT_PACKAGES=(espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite
   fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev
   fonts-noto-core fonts-urw-base35 fonts-roboto fonts-open-sans fonts-lato fonts-cantarell
   fonts-crosextra-carlito fonts-crosextra-caladea fonts-linuxlibertine
-  clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+  clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  libportaudio2 libgl1 libglib2.0-0)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,15 +33,17 @@ PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "edgesplit needs Python >= 3.11"'
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 
-# Extras: device (what a Pi needs) + cloud (the service) + sim + dev (tests, lint).
-# EDGESPLIT_EXTRAS overrides (a Pi: EDGESPLIT_EXTRAS=device).
-EXTRAS=${EDGESPLIT_EXTRAS:-device,cloud,sim,dev}
+# Extras: device (what a Pi needs) + sensors (microphone) + cloud (the service) + sim + dev.
+# EDGESPLIT_EXTRAS overrides (a Pi: EDGESPLIT_EXTRAS=device,sensors).
+EXTRAS=${EDGESPLIT_EXTRAS:-device,sensors,cloud,sim,dev}
 stamp=.venv/.edgesplit-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: pip install -e .[$EXTRAS]" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+  # --prefer-binary: a wheel over a newer sdist, so an arm64 Pi needs no compiler (cobs 1.2.2 is
+  # an sdist only; 1.2.0 is a pure-Python wheel with the same API).
+  .venv/bin/python -m pip install -q --prefer-binary -e ".[$EXTRAS]"
   # The Silero VAD ONNX model ships in this wheel, whose own Python code needs torch; we only
   # read its ONNX file, so install it without dependencies (a Pi should not carry torch).
   .venv/bin/python -m pip install -q --no-deps "silero-vad==6.2.3"

@@ -266,7 +266,7 @@ register(
         read_file=_intent_read,
         read_text=_intent_text,
         file_types=".txt, one request per line",
-        demo=DemoSpec("phone", ("5g",), "cascade", 300.0, ("phone-intent",)),
+        demo=DemoSpec("phone", ("5g",), "cascade", 300.0, ("phone-intent",), interval_s=2.0),
         stream=_intent_stream,
         eval_set=_intent_eval,
         cloud_pipelines={"phone-intent": "edgesplit.cloud.models:IntentPipelineModel"},

@@ -65,9 +65,10 @@ DEVICE_USE_CLS = False
 
 
 def rapidocr_models_dir() -> Path:
-    import rapidocr_onnxruntime
+    """Found without importing the package: its import loads OpenCV, which may not load."""
+    from edgesplit.device.paths import package_dir
 
-    return Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
+    return package_dir("rapidocr_onnxruntime", "rapidocr-onnxruntime==1.4.4") / "models"
 
 
 def _int8_file(stage: str) -> Path:
@@ -143,7 +144,15 @@ class OcrPipeline:
         use_cls: bool = DEVICE_USE_CLS,
         det_mean_std: tuple[Sequence[float], Sequence[float]] = ((0.5,) * 3, (0.5,) * 3),
     ) -> None:
-        from rapidocr_onnxruntime import RapidOCR
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as exc:  # a fresh Pi: OpenCV's libGL.so.1 / libgthread-2.0.so.0
+            from edgesplit.device.errors import ToolMissingError
+
+            raise ToolMissingError(
+                f"glasses-ocr: RapidOCR does not load ({exc}); install the libraries OpenCV "
+                "needs: sudo apt-get install libgl1 libglib2.0-0"
+            ) from None
 
         for path in paths.values():
             open_session(path)  # a clear ModelFileError for a missing/corrupt file, early

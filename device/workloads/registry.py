@@ -74,6 +74,7 @@ class DemoSpec:
     deadline_ms: float
     cloud_models: tuple[str, ...]  # model repository entries the device's task calls
     threshold: float = 0.5  # cascade: escalate below this confidence
+    interval_s: float = 1.0  # the demo's pace: one request per interval
 
 
 @dataclass(frozen=True)
