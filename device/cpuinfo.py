@@ -36,7 +36,8 @@ def read_cpuinfo(text: str | None = None) -> CpuInfo:
     if text is None:
         p = Path("/proc/cpuinfo")
         text = p.read_text() if p.exists() else ""
-    model, flags = "", set()
+    model = ""
+    flags: set[str] = set()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip().lower()

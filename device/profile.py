@@ -8,6 +8,7 @@ names.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import tempfile
@@ -102,8 +103,8 @@ def split_profile(
             head = ModelRunner(head_p, cfg)
             mid = head.run(feed)[0]
             tail = ModelRunner(tail_p, cfg)
-            h = time_calls(lambda head=head: head.run(feed), repeats)
-            t = time_calls(lambda tail=tail, feed_mid={tensor: mid}: tail.run(feed_mid), repeats)
+            h = time_calls(functools.partial(head.run, feed), repeats)
+            t = time_calls(functools.partial(tail.run, {tensor: mid}), repeats)
             points.append(
                 SplitPoint(
                     index=index,
