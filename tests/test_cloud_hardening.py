@@ -188,10 +188,11 @@ def test_live_before_loaded_ready_after_and_503_while_loading(tmp_path):
 
 
 def test_drain_answers_503_for_work_it_will_not_serve(tmp_path):
-    """SIGTERM with more queued OCR work than a 1 s drain allows: every answer is 200 or 503."""
+    """SIGTERM with more queued OCR work than a 0.5 s drain allows: every answer is 200 or 503."""
     from edgesplit.device.vision.render import render_frame
 
-    proc, port = _serve(tmp_path, {"glasses-ocr": {"intra_op_threads": 1}}, "--drain-s", "1")
+    n_requests = 24  # one OCR frame takes >= 50 ms on one thread: >= 1.2 s of work vs 0.5 s drain
+    proc, port = _serve(tmp_path, {"glasses-ocr": {"intra_op_threads": 1}}, "--drain-s", "0.5")
     image = render_frame(3).image
     body, hdrs = binary_body({"image": image})
     try:
@@ -204,10 +205,15 @@ def test_drain_answers_503_for_work_it_will_not_serve(tmp_path):
         def call() -> None:
             results.append(_status(port, "POST", "/v2/models/glasses-ocr/infer", body, hdrs))
 
-        threads = [threading.Thread(target=call) for _ in range(12)]
+        threads = [threading.Thread(target=call) for _ in range(n_requests)]
         for t in threads:
             t.start()
-        time.sleep(0.5)  # all twelve are in the server: one running, eleven queued
+        # Wait on the event, not on luck: every request is inside the server (the in-flight gauge)
+        # before SIGTERM, however slowly a busy machine starts the client threads.
+        end = time.monotonic() + 60
+        while _inflight(port) < n_requests - sum(r is not None for r in results):
+            assert time.monotonic() < end, "requests never reached the server"
+            time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(timeout=120)
@@ -215,9 +221,18 @@ def test_drain_answers_503_for_work_it_will_not_serve(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert len(results) == 12 and set(results) <= {200, 503}, results
+    assert len(results) == n_requests and set(results) <= {200, 503}, results
     assert 503 in results, results
     assert "Traceback" not in proc.stderr.read()
+
+
+def _inflight(port: int) -> float:
+    r = raw_exchange(port, http_request("GET", "/metrics", b"", None), timeout_s=30)
+    assert r is not None and r.status == 200
+    for line in r.body.decode().splitlines():
+        if line.startswith("edgesplit_inflight_requests "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def _status_safe(port: int) -> int | None:
