@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 
 from edgesplit import __version__
-from edgesplit.errors import EdgesplitError
 from edgesplit.cloud_cli import cloud_app
 from edgesplit.demo import demo_command
 from edgesplit.device_cli import device_app
+from edgesplit.errors import EdgesplitError
 from edgesplit.sim_cli import sim_app
 
 app = typer.Typer(

@@ -40,8 +40,9 @@ def run(
 
     from edgesplit.sim import plots
     from edgesplit.sim.model import simulate
-    from edgesplit.sim.report import summarise, write_csv
+    from edgesplit.sim.report import summarise
     from edgesplit.sim.splits import split_sweep
+    from edgesplit.sim.stats import CsvSink
 
     sc = _load(scenario)
     table = Table(title=f"{sc.name}: {requests or sc.requests} requests per policy")
@@ -61,8 +62,13 @@ def run(
         table.add_column(col, justify="right")
     summaries, runs = [], []
     for pol in sc.policies:
-        with err_console.status(f"simulating {pol.name}..."):
-            result = simulate(sc, pol, seed, requests)
+        sink = CsvSink(out / f"{sc.name}-{pol.name}.csv") if out else None  # streamed to disk
+        try:
+            with err_console.status(f"simulating {pol.name}..."):
+                result = simulate(sc, pol, seed, requests, sink=sink)
+        finally:
+            if sink is not None:
+                sink.close()
         s = summarise(result)
         summaries.append(s)
         runs.append(result)
@@ -80,8 +86,6 @@ def run(
             f"{s['expected_accuracy']:.3f}",
             str(s["routes"]["fallback"]),
         )
-        if out:
-            write_csv(result.records, out / f"{sc.name}-{pol.name}.csv")
     if json_out:
         console.print_json(data=summaries)
     else:
@@ -117,7 +121,7 @@ def splits(
     from rich.table import Table
 
     from edgesplit.sim import plots
-    from edgesplit.sim.splits import best_split_index, split_sweep, with_uplink
+    from edgesplit.sim.splits import DEVICE_ONLY, best_row, split_sweep, with_uplink
 
     sc = _load(scenario)
     if not sc.workload.split_points:
@@ -125,24 +129,25 @@ def splits(
     table = Table(title=f"{sc.name}: best split per uplink")
     for col in (
         "uplink Mbit/s",
-        "best split",
-        "tensor bytes",
+        "best",
+        "bytes sent",
         "mean ms",
         "device-only ms",
-        "cloud-side ms",
+        "cut 0 (input to cloud) ms",
     ):
         table.add_column(col, justify="right")
     for mbps in up_mbps or [100.0, 10.0, 1.0, 0.1]:
         rows = split_sweep(with_uplink(sc, mbps), requests, seed)
-        best = best_split_index(rows)
-        row = next(r for r in rows if r.index == best)
+        row = best_row(rows)
+        local = next(r for r in rows if r.index == DEVICE_ONLY)
+        first_cut = next(r for r in rows if r.index != DEVICE_ONLY)
         table.add_row(
             f"{mbps:g}",
-            str(best),
+            row.label,
             str(row.tensor_bytes),
             f"{row.latency_ms:.1f}",
-            f"{rows[-1].latency_ms:.1f}",
-            f"{rows[0].latency_ms:.1f}",
+            f"{local.latency_ms:.1f}",
+            f"{first_cut.latency_ms:.1f}",
         )
         if out:
             p = plots.split_sweep(
