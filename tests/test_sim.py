@@ -326,3 +326,29 @@ def test_bench_times_model_and_skeleton_side_by_side():
         r["edgesplit_requests_per_s"] / r["skeleton_requests_per_s"]
     )
     assert skeleton(sc, 500, seed=1, policy="cloud-only") > 0
+
+
+@pytest.mark.parametrize(
+    "path,value,unit",
+    [
+        ("workload.device_model_ms", float("inf"), "milliseconds"),
+        ("workload.device_model_ms", 1e300, "milliseconds"),
+        ("cloud.batch_fixed_ms", 1e308, "milliseconds"),
+        ("cloud.per_item_ms", float("nan"), "milliseconds"),
+        ("links.0.outages_s", [[5.0, -1.0]], "seconds"),
+        ("client.timeout_ms", 1e12, "milliseconds"),
+        ("workload.request_bytes", 10**15, "bytes"),
+    ],
+)
+def test_bad_numbers_name_the_field_path_and_unit(path, value, unit):
+    doc = scenario()
+    section, *rest = path.split(".")
+    target = doc.setdefault(section, {})
+    if section == "links":
+        target = target[int(rest.pop(0))]
+    target[rest[0]] = value
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(doc)
+    msg = str(err.value)
+    assert f"field '{path}" in msg and f"(unit: {unit})" in msg, msg
+    assert "'name'" not in msg and len(msg) < 300  # the field, never the whole document
