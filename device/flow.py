@@ -218,7 +218,8 @@ class RequestFlow:
             if attempt > 1:
                 wait_ms = backoff_ms(attempt - 1, c.backoff_ms, self.uniform())
                 if hedge_at_s is not None and self.clock_s() + wait_ms / 1e3 >= hedge_at_s:
-                    return self._hedge(out)
+                    self._hedge(out)
+                    return None
                 self._note(out, "wait")
                 yield Wait(wait_ms)
             now = self.clock_s()
@@ -226,7 +227,8 @@ class RequestFlow:
             if hedge_at_s is not None:
                 left_ms = (hedge_at_s - now) * 1e3
                 if left_ms <= 0:
-                    return self._hedge(out)
+                    self._hedge(out)
+                    return None
                 if left_ms < timeout_ms:
                     timeout_ms, capped = left_ms, True
             if not breaker.allow(now):
@@ -248,7 +250,8 @@ class RequestFlow:
                 return None
             breaker.record_failure(self.clock_s())
             if capped and res.error == "timeout":
-                return self._hedge(out)
+                self._hedge(out)
+                return None
         return None
 
     def _hedge(self, out: Outcome) -> None:
@@ -256,7 +259,6 @@ class RequestFlow:
         if out.error is None:
             out.error = "no time left before the deadline"
         self._note(out, "hedge")
-        return None
 
     def _note(self, out: Outcome, stage: str) -> None:
         if self.trace:

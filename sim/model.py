@@ -19,6 +19,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import numpy as np
 import simpy
@@ -321,6 +322,7 @@ def simulate(
         up_s = env.now - t0
         size = 1
         if streams is not None:
+            assert gen is not None
             now = env.now
             service = gen.ttft_ms / 1e3 + gen.output_tokens / gen.tokens_per_s
             start = streams.admit(now, service)
@@ -334,7 +336,7 @@ def simulate(
             yield done | timeout(max(0.0, deadline - env.now))
             if not done.triggered:
                 return (yield from fail(rec, t0, deadline, deadline))
-            wait, svc, size = done.value
+            wait, svc, size = cast(tuple[float, float, int], done.value)
             first_token = 0.0
         else:
             wait, svc = cloud.admit(scale)

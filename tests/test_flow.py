@@ -3,7 +3,7 @@ link emulator to a real server on loopback) and the simulator (SimPy time, model
 same request scripts; every decision and stage must agree, and the latencies too.
 
 Timing tolerance: the real run also pays loopback HTTP, thread wake-ups and, on a busy machine,
-scheduling delays the model does not have; so latencies agree within 15 % + 60 ms, generous on
+scheduling delays the model does not have; so latencies agree within 20 % + 150 ms, generous on
 purpose (a busy 2-core machine), while the stages must match exactly.
 """
 
@@ -234,7 +234,7 @@ def test_router_and_simulator_take_the_same_steps(script, server, kws):
     assert real_stages == sim_stages, (real_stages, sim_stages)
     if script.expect:
         assert real_stages == script.expect
-    assert abs(real_ms - sim_ms) <= 0.15 * sim_ms + 60, (real_ms, sim_ms)
+    assert abs(real_ms - sim_ms) <= 0.2 * sim_ms + 150, (real_ms, sim_ms)
     if script.policy == "deadline-aware":  # the deadline holds, whatever the network does
         assert real_ms <= script.deadline_ms * 1.1 and sim_ms <= script.deadline_ms + 1e-6
     if "route:fallback" in real_stages:
