@@ -247,7 +247,7 @@ def demo_command(
 
 
 def _run(rig, names, duration, requests, windows, headless) -> list[dict]:
-    from edgesplit.sim.emulator import LinkProfile
+    from edgesplit.device.link import LinkProfile
 
     events: list[dict] = []
     t0 = time.monotonic()

@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from edgesplit.device.link import LinkProfile
+from edgesplit.device.link_emulator import LinkEmulator
 from edgesplit.device.policy import PolicyConfig, RequestCosts, SplitOption
 from edgesplit.device.router import Answer, Router, Task
 from edgesplit.device.telemetry import TelemetryLog
-from edgesplit.sim.emulator import LinkEmulator, LinkProfile
 from edgesplit.streams import Item
 
 HTTP_OVERHEAD_BYTES = 400  # request line, headers and the OIP JSON header (measured ~350-450)

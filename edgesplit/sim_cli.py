@@ -259,62 +259,76 @@ def bench_command(
 @sim_app.command("validate")
 def validate_command(
     device: Annotated[str, typer.Option(help="glasses | earbuds | phone")] = "earbuds",
-    link: Annotated[str, typer.Option(help="link profile: ble | wifi | lte | 5g")] = "lte",
-    policy: Annotated[
-        list[str] | None, typer.Option(help="policies to compare (repeatable)")
+    link: Annotated[
+        list[str] | None, typer.Option(help="link profiles: ble | wifi | lte | 5g (repeatable)")
     ] = None,
-    requests: Annotated[int, typer.Option(min=5, help="real requests per policy")] = 80,
+    policy: Annotated[
+        list[str] | None, typer.Option(help="policies to compare (repeatable; default: all)")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=5, help="real requests per policy per round")] = 40,
+    rounds: Annotated[int, typer.Option(min=1, help="interleaved rounds (for the CIs)")] = 3,
+    slow_cloud: Annotated[
+        bool, typer.Option(help="add the 3 s cloud vs 1 s client timeout case")
+    ] = True,
     seed: Annotated[int, typer.Option(help="seed for inputs, emulator and simulator")] = 3,
-    max_error: Annotated[float, typer.Option(help="goal: relative error of p50 and p95")] = 0.15,
+    max_error: Annotated[float, typer.Option(help="goal: relative error of p50 and p95")] = 0.10,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the report as JSON")
     ] = None,
 ) -> None:
-    """The real router over the link emulator vs the simulator with the same profile."""
+    """The real router over the link emulator vs the simulator, in interleaved rounds."""
     from rich.table import Table
 
-    from edgesplit.sim.emulator import LinkProfile
-    from edgesplit.validate import validate
+    from edgesplit.device.link import LinkProfile
+    from edgesplit.device.policy import POLICY_KINDS
+    from edgesplit.validate import Case, slow_cloud_case, validate
 
-    try:
-        profile = LinkProfile.technology(link)
-    except ValueError as exc:
-        fail(str(exc))
     if device not in ("glasses", "earbuds", "phone"):
         fail(f"--device {device!r}: expected glasses, earbuds or phone")
+    for p in policy or []:
+        if p not in POLICY_KINDS:
+            fail(f"--policy {p!r}: expected one of {', '.join(POLICY_KINDS)}")
+    pols = policy or list(POLICY_KINDS)
+    try:
+        cases = [Case(t, LinkProfile.technology(t), pols) for t in link or ["lte", "wifi"]]
+    except ValueError as exc:
+        fail(str(exc))
+    if slow_cloud:
+        cases.append(slow_cloud_case())
     with err_console.status("validating...") as status:
-        report = validate(
-            device,
-            profile,
-            policy or ["device-only", "cloud-only", "cascade"],
-            requests,
-            seed,
-            log=status.update,
-        )
-    m = report["measured"]
+        report = validate(device, cases, requests, rounds, seed, log=status.update)
     table = Table(
-        title=f"sim vs real: {device} over {link} ({requests} requests per policy; "
-        f"device {m['device_ms']:.2f} ms, cloud {m['cloud_ms']:.2f} ms, "
-        f"escalation {m['escalation_rate']:.0%})"
+        title=f"sim vs real: {device}, {rounds} rounds x {requests} requests per policy "
+        f"(mean over rounds ± 95% CI; escalation {report['escalation_rate']:.0%})"
     )
-    for col in ("policy", "real p50", "sim p50", "err p50", "real p95", "sim p95", "err p95"):
+    for col in (
+        "case",
+        "policy",
+        "real p50",
+        "sim p50",
+        "err p50",
+        "real p95",
+        "sim p95",
+        "err p95",
+    ):
         table.add_column(col, justify="right")
     ok = True
     for r in report["policies"]:
         ok &= r["p50_rel_error"] <= max_error and r["p95_rel_error"] <= max_error
         table.add_row(
+            r["case"],
             r["policy"],
             f"{r['real_p50_ms']:.1f}",
             f"{r['sim_p50_ms']:.1f}",
-            f"{r['p50_rel_error']:.0%}",
+            f"{r['p50_rel_error']:.1%} ± {r['p50_rel_error_ci95']:.1%}",
             f"{r['real_p95_ms']:.1f}",
             f"{r['sim_p95_ms']:.1f}",
-            f"{r['p95_rel_error']:.0%}",
+            f"{r['p95_rel_error']:.1%} ± {r['p95_rel_error_ci95']:.1%}",
         )
     console.print(table)
     report["within_goal"] = ok
     console.print(
-        f"goal (<= {max_error:.0%} error): " + ("[green]met[/]" if ok else "[red]missed[/]")
+        f"goal (mean error <= {max_error:.0%}): " + ("[green]met[/]" if ok else "[red]missed[/]")
     )
     if json_out:
         write_json(json_out, report)

@@ -19,11 +19,12 @@ import pytest
 from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
 from edgesplit.cloud.serve import ServerThread
 from edgesplit.device.cloud_client import CloudClient
+from edgesplit.device.link import LinkProfile
+from edgesplit.device.link_emulator import LinkEmulator
 from edgesplit.device.policy import LinkEstimator, PolicyConfig, RequestCosts, SplitOption
 from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.device.router import Router
 from edgesplit.device.telemetry import TelemetryLog, read_telemetry
-from edgesplit.sim.emulator import LinkEmulator, LinkProfile
 
 SLOW = LinkProfile(
     "test",
