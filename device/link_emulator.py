@@ -79,6 +79,7 @@ class LinkEmulator:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._victims: list[asyncio.StreamWriter] = []
+        self._live: set[asyncio.Task] = set()
 
     # -- control (any thread) -------------------------------------------------------------------
     @property
@@ -140,6 +141,10 @@ class LinkEmulator:
 
     async def _accept(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         self.stats.connections += 1
+        me = asyncio.current_task()
+        if me is not None:  # the stream protocol drops its reference when the client hangs up:
+            self._live.add(me)  # keep one, or a slow connection is collected while pending
+            me.add_done_callback(self._live.discard)
         try:
             s_reader, s_writer = await asyncio.open_connection(*self.target)
         except OSError:

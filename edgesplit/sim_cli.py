@@ -233,6 +233,7 @@ def bench_command(
     """Simulated requests per wall-second, beside a bare SimPy skeleton of the same chain."""
     from rich.table import Table
 
+    from edgesplit.device.policy import POLICY_KINDS
     from edgesplit.sim.bench import bench
 
     sc = _load(scenario)
@@ -240,7 +241,7 @@ def bench_command(
     for col in ("policy", "edgesplit req/s", "skeleton req/s", "ratio", "s per 1M requests"):
         table.add_column(col, justify="right")
     results = []
-    for pol in policy or ["device-only", "cloud-only", "cascade"]:
+    for pol in policy or list(POLICY_KINDS):
         with err_console.status(f"timing {pol}..."):
             r = bench(sc, pol, requests, rounds)
         results.append(r)

@@ -333,8 +333,12 @@ def simulate(
             first_token = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
         elif cloud.batching:
             done = cloud.submit(scale)
-            yield done | timeout(max(0.0, deadline - env.now))
-            if not done.triggered:
+            either = env.event()  # the answer or the timeout, whichever first (cheaper than |)
+            fire = partial(_first, either)
+            done.callbacks.append(fire)
+            timeout(max(0.0, deadline - env.now)).callbacks.append(fire)
+            yield either
+            if either.value is not done:
                 return (yield from fail(rec, t0, deadline, deadline))
             wait, svc, size = cast(tuple[float, float, int], done.value)
             first_token = 0.0
@@ -430,6 +434,11 @@ def simulate(
         breaker.opens,
         kept,
     )
+
+
+def _first(either: simpy.Event, event: simpy.Event) -> None:
+    if not either.triggered:
+        either.succeed(event)
 
 
 def _resolve_policy(scenario: Scenario, policy: str | Policy) -> Policy:
