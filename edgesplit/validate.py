@@ -62,6 +62,7 @@ class _Round:
     real: dict[str, list[float]] = field(default_factory=dict)
     starts: dict[str, list[float]] = field(default_factory=dict)
     bytes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    routes: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _median_ms(fn: Callable[[], object], n: int, gap_s: float) -> float:
@@ -114,12 +115,14 @@ def validate(
                         st = loop.emulator.stats
                         up0, down0, conn0 = st.bytes_up, st.bytes_down, st.connections
                         lat, starts = [], []
+                        routes: dict[str, int] = {}
                         t0 = time.monotonic()
                         for it in measured[: case.max_requests or per_round]:
                             starts.append(time.monotonic() - t0)
                             ans = router.handle(task, it.x, loop.costs.costs())
                             loop.costs.update(ans, 0)
                             lat.append(ans.total_ms)
+                            routes[ans.route] = routes.get(ans.route, 0) + 1
                             time.sleep(gap_s)
                         conns = st.connections - conn0
                         if conns:
@@ -127,7 +130,7 @@ def validate(
                                 (st.bytes_up - up0) // conns,
                                 (st.bytes_down - down0) // conns,
                             )
-                        cal.real[pol], cal.starts[pol] = lat, starts
+                        cal.real[pol], cal.starts[pol], cal.routes[pol] = lat, starts, routes
                     for pol in case.policies:
                         row = _compare(
                             case, pol, cal, loop, escalation, threshold, seed + r, sim_repeats
@@ -243,10 +246,13 @@ def _compare(
     }
     sc = parse_scenario(doc, "sim validate")
     hist = LogHistogram()
+    sim_routes: dict[str, int] = {}
     for k in range(repeats):  # the real run's arrival times, several draws of the world
-        hist.merge(
-            simulate(sc, pol, seed=seed * 1000 + k, arrivals_s=cal.starts[pol]).stats.latency_ms
-        )
+        st = simulate(sc, pol, seed=seed * 1000 + k, arrivals_s=cal.starts[pol]).stats
+        hist.merge(st.latency_ms)
+        for route, count in st.routes.items():
+            if count:
+                sim_routes[route] = sim_routes.get(route, 0) + count
     real = np.array(cal.real[pol])
     row = {
         "real_p50_ms": float(np.percentile(real, 50)),
@@ -254,6 +260,7 @@ def _compare(
         "sim_p50_ms": hist.quantile(0.5),
         "sim_p95_ms": hist.quantile(0.95),
     }
+    row["real_routes"], row["sim_routes"] = cal.routes[pol], sim_routes
     for q in ("p50", "p95"):
         row[f"{q}_rel_error"] = abs(row[f"sim_{q}_ms"] - row[f"real_{q}_ms"]) / row[f"real_{q}_ms"]
     return row
@@ -264,6 +271,8 @@ def _aggregate(case: str, pol: str, rounds: list[dict]) -> dict:
 
     out: dict = {"case": case, "policy": pol, "rounds": len(rounds)}
     for key in rounds[0]:
+        if key.endswith("_routes"):
+            continue
         mean, half = confidence_interval([r[key] for r in rounds])
         out[key], out[f"{key}_ci95"] = mean, half
     out["per_round"] = rounds
