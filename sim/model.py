@@ -225,13 +225,15 @@ def simulate(
     sink: Callable[[Record], None] | None = None,
     trace: list[Outcome] | None = None,
     arrivals_s: list[float] | None = None,
+    unsure: list[bool] | None = None,
 ) -> RunResult:
     """Run one policy (a Policy or a kind/label in the scenario); every draw comes from ``seed``.
 
     Each completed request is reduced into ``RunResult.stats``; ``sink`` also gets its record
     (e.g. a CSV writer), ``keep_records`` keeps them all (tests, small runs), and ``trace``
     collects the flow's outcome with its stages (the equivalence test with the router).
-    ``arrivals_s`` replaces the workload's arrival process with these times (request scripts).
+    ``arrivals_s`` replaces the workload's arrival process with these times, and ``unsure``
+    says which of those requests the device is unsure about (request scripts).
     """
     pol = _resolve_policy(scenario, policy)
     cfg = pol.config()
@@ -291,11 +293,13 @@ def simulate(
         rec.device_wait_s += start - now
         rec.device_compute_s += s
         if cascade and eff.part == Part.WHOLE:  # how sure the device is, as measured
-            unsure = draws.uniform() < wl.escalation_rate
+            if unsure is not None:
+                doubt = unsure[rec.id % len(unsure)]
+            else:
+                doubt = draws.uniform() < wl.escalation_rate
             u = draws.uniform()
-            return Computed(
-                "", cfg.threshold * u if unsure else cfg.threshold + (1 - cfg.threshold) * u
-            )
+            t = cfg.threshold
+            return Computed("", t * u if doubt else t + (1 - t) * u)
         return Computed()
 
     def fail(rec: Record, t0: float, until: float, deadline: float):

@@ -352,3 +352,22 @@ def test_bad_numbers_name_the_field_path_and_unit(path, value, unit):
     msg = str(err.value)
     assert f"field '{path}" in msg and f"(unit: {unit})" in msg, msg
     assert "'name'" not in msg and len(msg) < 300  # the field, never the whole document
+
+
+def test_memory_stays_flat_with_the_request_count():
+    """Requests are reduced online: ten times the requests, about the same peak memory.
+
+    (A 10 M-request run is a documented command in the README: peak RSS ~50 MB.)"""
+    import tracemalloc
+
+    sc = load_scenario(SCENARIOS / "phone.yaml")
+
+    def peak_bytes(n: int) -> int:
+        tracemalloc.start()
+        simulate(sc, "cascade", requests=n)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    small, large = peak_bytes(2_000), peak_bytes(20_000)
+    assert large < 1.3 * small + 256_000, (small, large)  # ~0.86 kB/request would be +15 MB
