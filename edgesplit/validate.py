@@ -30,6 +30,7 @@ from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.rig import Rig
 
 PROBE_DELAY_MS = 5.0  # each way, through the calibration emulator
+DEVICE_SAMPLES = 48  # device-path samples per calibration: enough that one outlier is < 5 %
 CALIBRATION_ITEMS = 8  # the first items calibrate; the rest are the measured requests
 BREAKER = (3, 3.0)  # the rig's circuit breaker: failures to open, reset s
 
@@ -159,7 +160,7 @@ def _calibrate(loop, router, calib, direct, gap_s: float) -> _Round:
     keep = router.policy
     router.policy = PolicyConfig("device-only")
     samples = []
-    for _ in range(2):
+    for _ in range(DEVICE_SAMPLES // len(calib)):
         for it in calib:
             time.sleep(gap_s)
             samples.append(router.handle(task, it.x, loop.costs.costs()).total_ms)
@@ -266,7 +267,7 @@ def _compare(
             if count:
                 sim_routes[route] = sim_routes.get(route, 0) + count
     real = np.array(cal.real[pol])
-    row = {
+    row: dict = {
         "real_p50_ms": float(np.percentile(real, 50)),
         "real_p95_ms": float(np.percentile(real, 95)),
         "sim_p50_ms": hist.quantile(0.5),

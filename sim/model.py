@@ -451,4 +451,4 @@ def _resolve_policy(scenario: Scenario, policy: str | Policy) -> Policy:
     for p in scenario.policies:
         if policy in (p.label, p.kind):
             return p
-    return Policy(kind=policy)  # a kind not listed in the scenario, with default settings
+    return Policy.model_validate({"kind": policy})  # not listed: a kind with defaults

@@ -201,9 +201,9 @@ class Scenario(_Strict):
     requests: int = Field(10_000, ge=1, le=100_000_000)
     device: Device
     links: list[Link] = Field(min_length=1)  # device -> ... -> cloud, in order
-    cloud: Cloud = Cloud()
+    cloud: Cloud = Field(default_factory=lambda: Cloud.model_validate({}))
     workload: Workload
-    client: Client = Client()
+    client: Client = Field(default_factory=lambda: Client.model_validate({}))
     policies: list[Policy] = Field(min_length=1)
 
     @model_validator(mode="after")

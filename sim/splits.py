@@ -51,10 +51,11 @@ def _row(index: int, label: str, run: RunResult) -> SplitRow:
 
 def split_sweep(scenario: Scenario, requests: int = 500, seed: int | None = None) -> list[SplitRow]:
     """The whole model on the device, then the split fixed at each split point in turn."""
-    local = simulate(scenario, Policy(kind="device-only"), seed, requests)
+    local = simulate(scenario, Policy.model_validate({"kind": "device-only"}), seed, requests)
     rows = [_row(DEVICE_ONLY, "device-only", local)]
     for sp in scenario.workload.split_points:
-        run = simulate(scenario, Policy(kind="split", split_index=sp.index), seed, requests)
+        pol = Policy.model_validate({"kind": "split", "split_index": sp.index})
+        run = simulate(scenario, pol, seed, requests)
         rows.append(_row(sp.index, f"cut {sp.index}", run))
     return rows
 
