@@ -225,7 +225,9 @@ def sweep_command(
 @sim_app.command("bench")
 def bench_command(
     scenario: ScenarioArg,
-    policy: Annotated[list[str] | None, typer.Option(help="policies to time (repeatable)")] = None,
+    policy: Annotated[
+        list[str] | None, typer.Option(help="policies (repeatable; default: the scenario's)")
+    ] = None,
     requests: Annotated[int, typer.Option(min=1000, help="requests per round")] = 200_000,
     rounds: Annotated[int, typer.Option(min=1, help="interleaved rounds (median)")] = 3,
     json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
@@ -233,7 +235,6 @@ def bench_command(
     """Simulated requests per wall-second, beside a bare SimPy skeleton of the same chain."""
     from rich.table import Table
 
-    from edgesplit.device.policy import POLICY_KINDS
     from edgesplit.sim.bench import bench
 
     sc = _load(scenario)
@@ -241,7 +242,7 @@ def bench_command(
     for col in ("policy", "edgesplit req/s", "skeleton req/s", "ratio", "s per 1M requests"):
         table.add_column(col, justify="right")
     results = []
-    for pol in policy or list(POLICY_KINDS):
+    for pol in policy or [p.name for p in sc.policies]:
         with err_console.status(f"timing {pol}..."):
             r = bench(sc, pol, requests, rounds)
         results.append(r)

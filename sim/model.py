@@ -40,7 +40,7 @@ from edgesplit.device.link import LinkProfile, RadioState, jitter_mean_s, packet
 from edgesplit.device.policy import LinkEstimator
 from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.sim.links import TECHNOLOGIES, RadioMeter
-from edgesplit.sim.scenario import Policy, Scenario
+from edgesplit.sim.scenario import Policy, Scenario, ScenarioError
 from edgesplit.sim.stats import Record, RunStats
 
 __all__ = ["Record", "RunResult", "simulate"]
@@ -446,9 +446,12 @@ def _first(either: simpy.Event, event: simpy.Event) -> None:
 
 
 def _resolve_policy(scenario: Scenario, policy: str | Policy) -> Policy:
-    if isinstance(policy, Policy):
-        return policy
-    for p in scenario.policies:
-        if policy in (p.label, p.kind):
-            return p
-    return Policy.model_validate({"kind": policy})  # not listed: a kind with defaults
+    if not isinstance(policy, Policy):
+        listed = [p for p in scenario.policies if policy in (p.label, p.kind)]
+        policy = listed[0] if listed else Policy.model_validate({"kind": policy})
+    if policy.kind == "split" and not scenario.workload.split_points:
+        raise ScenarioError(
+            f"{scenario.name}: policy {policy.name!r} splits the model but the workload has no "
+            "split points (give it split_points or a device_profile with them)"
+        )
+    return policy
