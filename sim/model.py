@@ -154,6 +154,7 @@ class CloudSim:
         self.queue: list[tuple[float, simpy.Event, float]] = []
         self.arrived = env.event()
         self.batching = c.max_batch > 1
+        self.max_scale = 1.0
         if self.batching:
             env.process(self._dispatch())
 
@@ -163,6 +164,19 @@ class CloudSim:
         service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms) / 1e3
         start = self.replicas.admit(now, service)
         return start - now, service
+
+    def latest_finish(self, scale: float) -> float:
+        """An upper bound on when a request submitted now with ``scale`` will be answered.
+
+        FIFO batches: it starts by the time every replica is free and the batches queued
+        ahead of it (each at most a full batch of the largest work scale seen) are served.
+        """
+        c = self.cfg
+        self.max_scale = max(self.max_scale, scale)
+        batch_s = self.max_scale * (c.batch_fixed_ms + c.per_item_ms * c.max_batch) / 1e3
+        ahead = len(self.queue) // c.max_batch + 1
+        start = max(self.env.now + c.batch_delay_ms / 1e3, max(self.replicas.free_at))
+        return start + ahead * batch_s
 
     def submit(self, scale: float = 1.0) -> simpy.Event:
         """Batched: queue one request; the event's value is (queue wait s, service s, size)."""
@@ -336,14 +350,18 @@ def simulate(
             wait, svc = start - now, service
             first_token = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
         elif cloud.batching:
-            done = cloud.submit(scale)
-            either = env.event()  # the answer or the timeout, whichever first (cheaper than |)
-            fire = partial(_first, either)
-            done.callbacks.append(fire)
-            timeout(max(0.0, deadline - env.now)).callbacks.append(fire)
-            yield either
-            if either.value is not done:
-                return (yield from fail(rec, t0, deadline, deadline))
+            if cloud.latest_finish(scale) < deadline:  # no race: it cannot time out here
+                done = cloud.submit(scale)
+                yield done
+            else:
+                done = cloud.submit(scale)
+                either = env.event()  # the answer or the timeout, whichever first
+                fire = partial(_first, either)
+                done.callbacks.append(fire)
+                timeout(max(0.0, deadline - env.now)).callbacks.append(fire)
+                yield either
+                if either.value is not done:
+                    return (yield from fail(rec, t0, deadline, deadline))
             wait, svc, size = cast(tuple[float, float, int], done.value)
             first_token = 0.0
         else:
