@@ -82,6 +82,10 @@ class Call:
     timeout_ms: float
     attempt: int
     split_index: int = -1
+    # Hedging: with no answer after ``hedge_ms`` the device starts its whole model (about
+    # ``device_ms``) and the first answer wins; the device's comes back as error "hedged".
+    hedge_ms: float | None = None
+    device_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +107,7 @@ class Computed:
 @dataclass(slots=True)
 class Called:
     ok: bool
-    error: str = ""  # timeout | unreachable | refused
+    error: str = ""  # timeout | unreachable | refused | hedged (the device answered first)
     retryable: bool = True  # False: the cloud is up and refused this request (4xx)
     transit_ms: float = 0.0  # on the wire: total minus the server's own time
     sent_bytes: int = 0
@@ -169,22 +173,20 @@ class RequestFlow:
         if cfg.kind == "deadline-aware":  # the device must start by then to answer in time
             hedge_at_s = start_s + max(0.0, costs.deadline_ms - costs.device_ms) / 1e3
         if d.action == "cloud":
-            res = yield from self._call(out, Remote.CLOUD, d.upload_bytes, hedge_at_s)
-            if res is not None:
+            res = yield from self._call(out, Remote.CLOUD, d.upload_bytes, hedge_at_s, costs)
+            if res is not None and res.ok:
                 out.route, out.label, out.confidence = Route.CLOUD, res.label, res.confidence
             else:
-                yield from self._local(out, costs)
-                out.route, out.degraded = Route.FALLBACK, True
+                yield from self._fallback(out, costs, res)
         elif d.action == "split" and d.split is not None:
             out.split_index = d.split.index
             self._note(out, "compute:head")
             yield Compute(Part.HEAD, d.split.head_ms, d.split.index)
-            res = yield from self._call(out, Remote.SPLIT, d.upload_bytes, hedge_at_s)
-            if res is not None:
+            res = yield from self._call(out, Remote.SPLIT, d.upload_bytes, hedge_at_s, costs)
+            if res is not None and res.ok:
                 out.route, out.label, out.confidence = Route.SPLIT, res.label, res.confidence
             else:  # the head alone cannot answer: the whole model runs here
-                yield from self._local(out, costs)
-                out.route, out.degraded = Route.FALLBACK, True
+                yield from self._fallback(out, costs, res)
         else:
             yield from self._local(out, costs)
             out.route = Route.FALLBACK if d.degraded else Route.DEVICE
@@ -194,7 +196,7 @@ class RequestFlow:
                 self._note(out, f"escalate:{esc.action}")
                 res = None
                 if esc.action == "cloud":
-                    res = yield from self._call(out, Remote.CLOUD, costs.request_bytes, None)
+                    res = yield from self._call(out, Remote.CLOUD, costs.request_bytes, None, costs)
                 if res is not None:
                     out.route = Route.ESCALATED
                     out.label, out.confidence = res.label, res.confidence
@@ -203,6 +205,16 @@ class RequestFlow:
         self._note(out, f"route:{out.route.value}")
         return out
 
+    def _fallback(
+        self, out: Outcome, costs: RequestCosts, res: Called | None
+    ) -> Generator[Effect, object, None]:
+        """The device answers: it already did when the hedge fired, else it runs now."""
+        if res is not None and res.error == "hedged":
+            out.label, out.confidence = res.label, res.confidence
+        else:
+            yield from self._local(out, costs)
+        out.route, out.degraded = Route.FALLBACK, True
+
     def _local(self, out: Outcome, costs: RequestCosts) -> Generator[Effect, object, None]:
         self._note(out, "compute:whole")
         got = yield Compute(Part.WHOLE, costs.device_ms)
@@ -210,9 +222,15 @@ class RequestFlow:
         out.label, out.confidence = got.label, got.confidence
 
     def _call(
-        self, out: Outcome, remote: Remote, up_bytes: int, hedge_at_s: float | None
+        self,
+        out: Outcome,
+        remote: Remote,
+        up_bytes: int,
+        hedge_at_s: float | None,
+        costs: RequestCosts,
     ) -> Generator[Effect, object, Called | None]:
-        """Attempts within the budget; the answer, or None when the device must answer."""
+        """Attempts within the budget: the answer, the device's (hedged), or None when the
+        device must answer now."""
         c, breaker = self.client, self.breaker
         for attempt in range(1, c.retries + 2):
             if attempt > 1:
@@ -223,20 +241,28 @@ class RequestFlow:
                 self._note(out, "wait")
                 yield Wait(wait_ms)
             now = self.clock_s()
-            timeout_ms, capped = c.timeout_ms, False
+            hedge_ms = None
             if hedge_at_s is not None:
                 left_ms = (hedge_at_s - now) * 1e3
                 if left_ms <= 0:
                     self._hedge(out)
                     return None
-                if left_ms < timeout_ms:
-                    timeout_ms, capped = left_ms, True
+                if left_ms < c.timeout_ms:
+                    hedge_ms = left_ms
             if not breaker.allow(now):
                 out.error = "circuit open after repeated failures"
                 self._note(out, "breaker:open")
                 return None
             out.attempts += 1
-            res = yield Call(remote, up_bytes, timeout_ms, attempt, out.split_index)
+            res = yield Call(
+                remote,
+                up_bytes,
+                c.timeout_ms,
+                attempt,
+                out.split_index,
+                hedge_ms,
+                costs.device_ms,
+            )
             assert isinstance(res, Called)
             self._note(out, f"call:{remote.value}#{attempt}:{'ok' if res.ok else res.error}")
             if res.ok:
@@ -249,9 +275,9 @@ class RequestFlow:
                 breaker.record_success()
                 return None
             breaker.record_failure(self.clock_s())
-            if capped and res.error == "timeout":
+            if res.error == "hedged":  # the device answered first; the cloud's is dropped
                 self._hedge(out)
-                return None
+                return res
         return None
 
     def _hedge(self, out: Outcome) -> None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from edgesplit.device.cloud_client import CloudClient
+from edgesplit.device.cloud_client import Attempt, CloudClient
 from edgesplit.device.flow import (
     Call,
     Called,
@@ -91,6 +92,7 @@ class Router:
         self.trace = trace
         self.count = 0
         self._breaker = CircuitBreaker()  # used only without a client (never called)
+        self._pool: ThreadPoolExecutor | None = None  # hedging: the call and the device at once
 
     def flow(self) -> RequestFlow:
         """The shared flow over this router's current policy, client, breaker and estimate."""
@@ -173,7 +175,13 @@ class Router:
         else:
             model, inputs, parse = task.cloud_model, task.cloud_inputs(x), task.parse_cloud
         t = time.perf_counter()
-        got = self.client.attempt(model, inputs, eff.timeout_ms)
+        if eff.hedge_ms is None:
+            got = self.client.attempt(model, inputs, eff.timeout_ms)
+        else:
+            hedged = self._hedged(eff, ans, task, x, model, inputs, t)
+            if isinstance(hedged, Called):
+                return hedged
+            got = hedged
         res, ex = got.called, got.exchange
         if not res.ok or ex is None or got.outputs is None:
             ans.client_wait_ms += (time.perf_counter() - t) * 1e3
@@ -186,3 +194,45 @@ class Router:
         ans.bytes_down += ex.received_bytes
         res.label, res.confidence = parse(got.outputs)
         return res
+
+    def _hedged(
+        self,
+        eff: Call,
+        ans: Answer,
+        task: Task,
+        x: Any,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        t0: float,
+    ) -> Attempt | Called:
+        """The call, and from ``eff.hedge_ms`` on the device's own answer too: the first wins.
+
+        A cloud answer that loses is dropped (its thread ends at the client's timeout)."""
+        assert self.client is not None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(4, thread_name_prefix="router-hedge")
+        call: Future[Attempt] = self._pool.submit(
+            self.client.attempt, model, inputs, eff.timeout_ms
+        )
+        wait([call], timeout=(eff.hedge_ms or 0.0) / 1e3)
+        if call.done() and (call.result().called.ok or not call.result().called.retryable):
+            return call.result()
+        if call.done():  # failed before the hedge: the flow decides whether to retry
+            ans.client_wait_ms += (time.perf_counter() - t0) * 1e3
+            return call.result().called
+        hedge_at = time.perf_counter()
+        local: Future[tuple[str, float, float]] = self._pool.submit(_timed, task.local, x)
+        racing: list[Future[Any]] = [call, local]
+        wait(racing, return_when=FIRST_COMPLETED)
+        if call.done() and call.result().called.ok and not local.done():
+            return call.result()
+        label, confidence, device_ms = local.result()
+        ans.device_ms += device_ms
+        ans.client_wait_ms += (hedge_at - t0) * 1e3
+        return Called(False, "hedged", label=label, confidence=confidence)
+
+
+def _timed(fn: Callable[[Any], Prediction], x: Any) -> tuple[str, float, float]:
+    t = time.perf_counter()
+    label, confidence = fn(x)
+    return label, confidence, (time.perf_counter() - t) * 1e3

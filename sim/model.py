@@ -391,6 +391,21 @@ def simulate(
         rec.bytes_down += wl.response_bytes
         return Called(True, "", True, (up_s + down_s) * 1e3, eff.up_bytes, wl.response_bytes)
 
+    def hedged(rec: Record, eff: Call):
+        """The attempt, and from ``eff.hedge_ms`` on the device's whole model too: first wins."""
+        call = env.process(attempt(rec, eff))
+        yield call | timeout(eff.hedge_ms / 1e3)  # type: ignore[operator]
+        if call.processed:
+            return call.value  # answered, or failed before the hedge: the flow decides
+        device = env.process(on_device(rec, Compute(Part.WHOLE, eff.device_ms)))
+        yield call | device
+        if call.processed and call.value.ok and not device.processed:
+            return call.value
+        if not device.processed:
+            yield device
+        got = cast(Computed, device.value)
+        return Called(False, "hedged", label=got.label, confidence=got.confidence)
+
     def request(rec: Record):
         run = flow.run(costs)
         reply: Computed | Called | None = None
@@ -400,7 +415,10 @@ def simulate(
                 if type(eff) is Compute:
                     reply = yield from on_device(rec, eff)
                 elif type(eff) is Call:
-                    reply = yield from attempt(rec, eff)
+                    if eff.hedge_ms is None:
+                        reply = yield from attempt(rec, eff)
+                    else:
+                        reply = yield from hedged(rec, eff)
                 else:
                     assert isinstance(eff, Wait)
                     yield timeout(eff.ms / 1e3)

@@ -98,7 +98,7 @@ SCRIPTS = [
         cut_s=(0.0, 30.0),
         timeout_s=2.0,
         deadline_ms=600.0,
-        expect=["decide:cloud", "call:cloud#1:timeout", "hedge", "compute:whole", "route:fallback"],
+        expect=["decide:cloud", "call:cloud#1:hedged", "hedge", "route:fallback"],
     ),
     Script(
         "cascade escalates and its cloud call times out",

@@ -101,7 +101,10 @@ def test_invariants(rate, cores, esc, policy, tech, batch, dist, seed):
             r.client_wait_s,
         ]
         assert all(p >= 0 for p in parts) and r.latency_s >= 0
-        assert r.latency_s == pytest.approx(sum(parts), abs=1e-9)
+        if policy == "deadline-aware":  # a hedge runs the device while the call is in flight
+            assert r.latency_s <= sum(parts) + 1e-9
+        else:
+            assert r.latency_s == pytest.approx(sum(parts), abs=1e-9)
         assert r.latency_s >= r.device_compute_s + r.cloud_compute_s - 1e-12
     energy = s["energy_j"]
     assert all(v >= 0 for v in energy.values())
