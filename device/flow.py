@@ -12,8 +12,9 @@ only where the world differs, never where the code does.
 Rules it holds for every policy:
 
 - each cloud attempt has a time budget: the client's timeout and, for the deadline-aware policy,
-  the time left before the device must start its own answer to be ready at the deadline
-  (*hedging*): a cloud answer later than that is dropped, never waited for;
+  a hedge: when the device must start its own answer to be ready at the deadline it starts it
+  beside the open call, and the first answer wins; a later cloud answer is dropped, never
+  waited for;
 - failures are retried with jittered exponential backoff while the budget allows; client errors
   (4xx) are not retried; the circuit breaker refuses calls after repeated failures;
 - every request gets an answer: when the cloud does not answer, the device's own answer is
