@@ -19,6 +19,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from math import inf
 from typing import cast
 
 import numpy as np
@@ -293,15 +294,16 @@ def simulate(
     cascade = cfg.kind == "cascade"
     timeout = env.timeout
 
-    def on_device(rec: Record, eff: Compute):
-        mean_ms = eff.estimate_ms
-        now = env.now
+    def device_seconds(mean_ms: float) -> float:
         if samples:  # a measured sample, scaled to this step's mean
-            s = samples[int(draws.uniform() * len(samples))] * sample_scale * mean_ms / 1e3
-        elif exponential:
-            s = draws.exponential(mean_ms / 1e3)
-        else:
-            s = mean_ms / 1e3
+            return samples[int(draws.uniform() * len(samples))] * sample_scale * mean_ms / 1e3
+        if exponential:
+            return draws.exponential(mean_ms / 1e3)
+        return mean_ms / 1e3
+
+    def on_device(rec: Record, eff: Compute):
+        now = env.now
+        s = device_seconds(eff.estimate_ms)
         start = cpu.admit(now, s)
         yield timeout(start - now + s)
         rec.device_wait_s += start - now
@@ -316,27 +318,69 @@ def simulate(
             return Computed("", t * u if doubt else t + (1 - t) * u)
         return Computed()
 
-    def fail(rec: Record, t0: float, until: float, deadline: float):
-        """The attempt ends at ``until``: its timeout, or the reset when the link comes back."""
-        end = min(until, deadline)
-        if end > env.now:
-            yield timeout(end - env.now)
-        rec.client_wait_s += env.now - t0
-        return Called(False, "timeout" if end >= deadline else "unreachable")
+    class _Try:
+        """One attempt's clock: its timeout and, when hedged, the device's answer beside it."""
+
+        __slots__ = ("rec", "t0", "deadline", "hedge_at", "device_done", "device_ms")
+
+        def __init__(self, rec: Record, eff: Call) -> None:
+            self.rec, self.t0 = rec, env.now
+            self.deadline = self.t0 + eff.timeout_ms / 1e3
+            self.hedge_at = self.t0 + eff.hedge_ms / 1e3 if eff.hedge_ms is not None else inf
+            self.device_done: float | None = None
+            self.device_ms = eff.device_ms
+
+    def start_device(t: _Try) -> None:
+        """The hedge fires: the device's whole model is queued now (its end is known)."""
+        s = device_seconds(t.device_ms)
+        start = cpu.admit(env.now, s)
+        t.rec.device_wait_s += start - env.now
+        t.rec.device_compute_s += s
+        t.device_done = start + s
+
+    def step(t: _Try, target: float):
+        """Advance to ``target``; False when the hedged device answers first (time: its end)."""
+        if t.device_done is None and target > t.hedge_at:
+            if t.hedge_at > env.now:
+                yield timeout(t.hedge_at - env.now)
+            start_device(t)
+        if t.device_done is not None and t.device_done < target:
+            yield timeout(max(0.0, t.device_done - env.now))
+            return False
+        if target > env.now:
+            yield timeout(target - env.now)
+        return True
+
+    def hedged(t: _Try) -> Called:
+        t.rec.client_wait_s += t.hedge_at - t.t0
+        return Called(False, "hedged")
+
+    def fail(t: _Try, until: float):
+        """The attempt ends at ``until`` (the reset when the link is back) or its timeout; a
+        hedged device still running answers when it is done."""
+        end = min(until, t.deadline)
+        if not (yield from step(t, end)):
+            return hedged(t)
+        if t.device_done is not None:  # the call failed while the device works: wait for it
+            yield timeout(max(0.0, t.device_done - env.now))
+            return hedged(t)
+        t.rec.client_wait_s += env.now - t.t0
+        return Called(False, "timeout" if end >= t.deadline else "unreachable")
 
     def attempt(rec: Record, eff: Call):
-        """One cloud call racing its timeout: uplink chain, cloud, downlink chain."""
-        t0 = env.now
-        deadline = t0 + eff.timeout_ms / 1e3
+        """One cloud call racing its timeout (and the hedge): uplink chain, cloud, downlink."""
+        t = _Try(rec, eff)
+        t0, deadline = t.t0, t.deadline
         scale = tail_scale.get(eff.split_index, 1.0) if eff.remote == Remote.SPLIT else 1.0
         for link in links:
             cut = link.cut_until(env.now)
             if cut is not None:
-                return (yield from fail(rec, t0, cut, deadline))
+                return (yield from fail(t, cut))
             arrive = link.send(env.now, eff.up_bytes, True)
             if arrive > deadline:
-                return (yield from fail(rec, t0, deadline, deadline))
-            yield timeout(arrive - env.now)
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, arrive)):
+                return hedged(t)
         up_s = env.now - t0
         size = 1
         if streams is not None:
@@ -345,40 +389,53 @@ def simulate(
             service = gen.ttft_ms / 1e3 + gen.output_tokens / gen.tokens_per_s
             start = streams.admit(now, service)
             if start + service > deadline:
-                return (yield from fail(rec, t0, deadline, deadline))
-            yield timeout(start - now + service)
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, start + service)):
+                return hedged(t)
             wait, svc = start - now, service
             first_token = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
         elif cloud.batching:
-            if cloud.latest_finish(scale) < deadline:  # no race: it cannot time out here
-                done = cloud.submit(scale)
+            bound = cloud.latest_finish(scale)
+            done = cloud.submit(scale)
+            if bound < min(deadline, t.hedge_at):  # no race: it cannot time out or hedge here
                 yield done
             else:
-                done = cloud.submit(scale)
-                either = env.event()  # the answer or the timeout, whichever first
-                fire = partial(_first, either)
-                done.callbacks.append(fire)
-                timeout(max(0.0, deadline - env.now)).callbacks.append(fire)
-                yield either
-                if either.value is not done:
-                    return (yield from fail(rec, t0, deadline, deadline))
+                while True:
+                    limit = deadline if t.device_done is None else min(deadline, t.device_done)
+                    if t.device_done is None:
+                        limit = min(limit, t.hedge_at)
+                    either = env.event()  # the answer or the limit, whichever first
+                    fire = partial(_first, either)
+                    done.callbacks.append(fire)
+                    timeout(max(0.0, limit - env.now)).callbacks.append(fire)
+                    yield either
+                    if either.value is done:
+                        break
+                    if env.now >= deadline:
+                        return (yield from fail(t, deadline))
+                    if t.device_done is None:
+                        start_device(t)
+                    else:
+                        return hedged(t)
             wait, svc, size = cast(tuple[float, float, int], done.value)
             first_token = 0.0
         else:
             wait, svc = cloud.admit(scale)
             if env.now + wait + svc > deadline:
-                return (yield from fail(rec, t0, deadline, deadline))
-            yield timeout(wait + svc)
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, env.now + wait + svc)):
+                return hedged(t)
             first_token = 0.0
         t_down = env.now
         for link in reversed(links):
             cut = link.cut_until(env.now)
             if cut is not None:
-                return (yield from fail(rec, t0, cut, deadline))
+                return (yield from fail(t, cut))
             arrive = link.send(env.now, wl.response_bytes, False)
             if arrive > deadline:
-                return (yield from fail(rec, t0, deadline, deadline))
-            yield timeout(arrive - env.now)
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, arrive)):
+                return hedged(t)
         down_s = env.now - t_down
         rec.cloud_queue_s += wait
         rec.cloud_compute_s += svc
@@ -391,21 +448,6 @@ def simulate(
         rec.bytes_down += wl.response_bytes
         return Called(True, "", True, (up_s + down_s) * 1e3, eff.up_bytes, wl.response_bytes)
 
-    def hedged(rec: Record, eff: Call):
-        """The attempt, and from ``eff.hedge_ms`` on the device's whole model too: first wins."""
-        call = env.process(attempt(rec, eff))
-        yield call | timeout(eff.hedge_ms / 1e3)  # type: ignore[operator]
-        if call.processed:
-            return call.value  # answered, or failed before the hedge: the flow decides
-        device = env.process(on_device(rec, Compute(Part.WHOLE, eff.device_ms)))
-        yield call | device
-        if call.processed and call.value.ok and not device.processed:
-            return call.value
-        if not device.processed:
-            yield device
-        got = cast(Computed, device.value)
-        return Called(False, "hedged", label=got.label, confidence=got.confidence)
-
     def request(rec: Record):
         run = flow.run(costs)
         reply: Computed | Called | None = None
@@ -415,10 +457,7 @@ def simulate(
                 if type(eff) is Compute:
                     reply = yield from on_device(rec, eff)
                 elif type(eff) is Call:
-                    if eff.hedge_ms is None:
-                        reply = yield from attempt(rec, eff)
-                    else:
-                        reply = yield from hedged(rec, eff)
+                    reply = yield from attempt(rec, eff)
                 else:
                     assert isinstance(eff, Wait)
                     yield timeout(eff.ms / 1e3)
