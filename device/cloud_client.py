@@ -1,10 +1,9 @@
-"""The device's cloud client: timeouts, retries with backoff, and a circuit breaker.
+"""The device's cloud client: one attempt at a time, each with its own timeout.
 
-It never hangs a request: each attempt has a timeout, failures are retried a bounded number of
-times with jittered exponential backoff, and after repeated failures the circuit opens so the
-device stops waiting on a cloud that is not there (the router then answers locally, flagged
-degraded). Client errors (4xx other than 429) are not retried: the cloud is up, the request is
-wrong.
+Retries, backoff, the circuit breaker and the time budget belong to the request flow
+(``device/flow.py``), which the simulator runs too; this client holds their settings and the
+breaker's state, and makes one bounded call when the flow asks. Client errors (4xx other than
+429) are reported as not retryable: the cloud is up, the request is wrong.
 """
 
 from __future__ import annotations
@@ -16,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from edgesplit.device.flow import Called, ClientConfig
 from edgesplit.device.oip_client import Exchange, OipClient, OipClientError
-from edgesplit.device.resilience import CircuitBreaker, backoff_ms
+from edgesplit.device.resilience import CircuitBreaker
 
 from edgesplit.errors import CloudError
 
@@ -29,10 +29,16 @@ class CloudUnavailable(CloudError):
 
 
 @dataclass
-class CloudResult:
-    outputs: dict[str, np.ndarray]
-    exchange: Exchange
-    attempts: int
+class Attempt:
+    """One call as the client saw it: the flow's view, plus outputs and wire figures."""
+
+    called: Called
+    outputs: dict[str, np.ndarray] | None = None
+    exchange: Exchange | None = None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
 
 
 class CloudClient:
@@ -46,40 +52,39 @@ class CloudClient:
         breaker: CircuitBreaker | None = None,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s {timeout_s}: expected seconds > 0")
+        if retries < 0:
+            raise ValueError(f"retries {retries}: expected a count >= 0")
         self.oip = OipClient(base_url, api_key, timeout_s)
-        self.retries, self.backoff_base_ms = retries, backoff_base_ms
+        self.timeout_s, self.retries, self.backoff_base_ms = timeout_s, retries, backoff_base_ms
         self.breaker = breaker or CircuitBreaker()
         self.rng = random.Random(seed)
-        self.clock, self.sleep = clock, sleep
+        self.clock = clock
+
+    def config(self) -> ClientConfig:
+        return ClientConfig(self.timeout_s * 1e3, self.retries, self.backoff_base_ms)
 
     def available(self) -> bool:
         """False while the circuit is open: a call now would be refused without trying."""
         return not self.breaker.is_open(self.clock())
 
-    def infer(
-        self, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None
-    ) -> CloudResult:
-        last = "circuit open after repeated failures"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.sleep(backoff_ms(attempt, self.backoff_base_ms, self.rng.random()) / 1e3)
-            if not self.breaker.allow(self.clock()):
-                raise CloudUnavailable(f"cloud skipped: {last}")
-            try:
-                out, exchange = self.oip.infer_exchange(model, inputs, outputs)
-            except OipClientError as exc:
-                if exc.status not in RETRYABLE_STATUS:
-                    self.breaker.record_success()  # the cloud is up; this request is wrong
-                    raise CloudUnavailable(f"cloud refused the request: {exc}") from exc
-                last = str(exc)
-            except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, refused
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                self.breaker.record_success()
-                return CloudResult(out, exchange, attempt + 1)
-            self.breaker.record_failure(self.clock())
-        raise CloudUnavailable(f"cloud unreachable after {self.retries + 1} attempts: {last}")
+    def attempt(
+        self, model: str, inputs: dict[str, np.ndarray], timeout_ms: float | None = None
+    ) -> Attempt:
+        """One call, bounded by ``timeout_ms`` (default: the client's timeout); never raises
+        for a network or server failure."""
+        self.oip.timeout_s = (timeout_ms if timeout_ms is not None else self.timeout_s * 1e3) / 1e3
+        try:
+            out, ex = self.oip.infer_exchange(model, inputs)
+        except OipClientError as exc:
+            retryable = exc.status in RETRYABLE_STATUS
+            error = "server-error" if retryable else f"refused: {exc}"
+            return Attempt(Called(False, error, retryable))
+        except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, refused
+            return Attempt(Called(False, "timeout" if _is_timeout(exc) else "unreachable"))
+        server = ex.server_ms or 0.0
+        transit = max(0.0, ex.total_ms - server)
+        called = Called(True, "", True, transit, ex.sent_bytes, ex.received_bytes)
+        return Attempt(called, out, ex)

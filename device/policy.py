@@ -177,6 +177,9 @@ def should_escalate(cfg: PolicyConfig, confidence: float, link: LinkEstimate) ->
     return Decision("cloud", f"confidence {confidence:.2f} < {cfg.threshold:.2f}", 0.0)
 
 
+PRIOR_SAMPLES = 4  # the link prior weighs as this many observed exchanges
+
+
 class LinkEstimator:
     """Running estimate of RTT and bandwidth from the last ``window`` completed exchanges.
 
@@ -190,6 +193,7 @@ class LinkEstimator:
     def __init__(self, up_mbps: float, down_mbps: float, rtt_ms: float, window: int = 32) -> None:
         self.nominal_up_mbps, self.nominal_down_mbps = up_mbps, down_mbps
         self.rtt_ms, self.k = rtt_ms, 1.0
+        self.prior_rtt_ms = rtt_ms
         self.window = window
         self._pairs: deque[tuple[float, float]] = deque()
         self._sx = self._sy = self._sxx = self._sxy = 0.0  # running sums over the window
@@ -225,7 +229,12 @@ class LinkEstimator:
             k = (self._sxy / n - mean_x * mean_y) / var_x
             if k > 0:
                 self.k = k
-        self.rtt_ms = max(0.0, mean_y - self.k * mean_x)
+        fitted = max(0.0, mean_y - self.k * mean_x)
+        # The prior counts as PRIOR_SAMPLES exchanges until the window has that many: one slow
+        # first exchange (a radio promotion) must not convince a deadline-aware device that the
+        # cloud is out of reach, since it then sends nothing and never learns otherwise.
+        w = min(n, PRIOR_SAMPLES) / PRIOR_SAMPLES
+        self.rtt_ms = w * fitted + (1 - w) * self.prior_rtt_ms
 
     def _add(self, x: float, y: float, sign: int) -> None:
         self._sx += sign * x

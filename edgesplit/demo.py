@@ -401,8 +401,8 @@ def _check_cloud(target) -> None:
 
 def _run(rig, names, duration, requests, windows, headless) -> list[dict]:
     """Each device in its own worker thread; this thread drives the link events and the view."""
+    from edgesplit.device.link import LinkProfile
     from edgesplit.rig import DeviceWorkers
-    from edgesplit.sim.emulator import LinkProfile
 
     events: list[dict] = []
     lock = threading.Lock()

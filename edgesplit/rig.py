@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from edgesplit.device.link import LinkProfile
+from edgesplit.device.link_emulator import LinkEmulator
 from edgesplit.device.policy import PolicyConfig, RequestCosts, SplitOption
 from edgesplit.device.router import Answer, Router, Task
 from edgesplit.device.telemetry import TelemetryLog
 from edgesplit.errors import ToolMissingError
-from edgesplit.sim.emulator import LinkEmulator, LinkProfile
 from edgesplit.streams import Item
 
 if TYPE_CHECKING:

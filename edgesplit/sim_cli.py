@@ -40,8 +40,9 @@ def run(
 
     from edgesplit.sim import plots
     from edgesplit.sim.model import simulate
-    from edgesplit.sim.report import summarise, write_csv
+    from edgesplit.sim.report import summarise
     from edgesplit.sim.splits import split_sweep
+    from edgesplit.sim.stats import CsvSink
 
     sc = _load(scenario)
     table = Table(title=f"{sc.name}: {requests or sc.requests} requests per policy")
@@ -61,8 +62,13 @@ def run(
         table.add_column(col, justify="right")
     summaries, runs = [], []
     for pol in sc.policies:
-        with err_console.status(f"simulating {pol.name}..."):
-            result = simulate(sc, pol, seed, requests)
+        sink = CsvSink(out / f"{sc.name}-{pol.name}.csv") if out else None  # streamed to disk
+        try:
+            with err_console.status(f"simulating {pol.name}..."):
+                result = simulate(sc, pol, seed, requests, sink=sink)
+        finally:
+            if sink is not None:
+                sink.close()
         s = summarise(result)
         summaries.append(s)
         runs.append(result)
@@ -80,8 +86,6 @@ def run(
             f"{s['expected_accuracy']:.3f}",
             str(s["routes"]["fallback"]),
         )
-        if out:
-            write_csv(result.records, out / f"{sc.name}-{pol.name}.csv")
     if json_out:
         console.print_json(data=summaries)
     else:
@@ -117,7 +121,7 @@ def splits(
     from rich.table import Table
 
     from edgesplit.sim import plots
-    from edgesplit.sim.splits import best_split_index, split_sweep, with_uplink
+    from edgesplit.sim.splits import DEVICE_ONLY, best_row, split_sweep, with_uplink
 
     sc = _load(scenario)
     if not sc.workload.split_points:
@@ -125,24 +129,25 @@ def splits(
     table = Table(title=f"{sc.name}: best split per uplink")
     for col in (
         "uplink Mbit/s",
-        "best split",
-        "tensor bytes",
+        "best",
+        "bytes sent",
         "mean ms",
         "device-only ms",
-        "cloud-side ms",
+        "cut 0 (input to cloud) ms",
     ):
         table.add_column(col, justify="right")
     for mbps in up_mbps or [100.0, 10.0, 1.0, 0.1]:
         rows = split_sweep(with_uplink(sc, mbps), requests, seed)
-        best = best_split_index(rows)
-        row = next(r for r in rows if r.index == best)
+        row = best_row(rows)
+        local = next(r for r in rows if r.index == DEVICE_ONLY)
+        first_cut = next(r for r in rows if r.index != DEVICE_ONLY)
         table.add_row(
             f"{mbps:g}",
-            str(best),
+            row.label,
             str(row.tensor_bytes),
             f"{row.latency_ms:.1f}",
-            f"{rows[-1].latency_ms:.1f}",
-            f"{rows[0].latency_ms:.1f}",
+            f"{local.latency_ms:.1f}",
+            f"{first_cut.latency_ms:.1f}",
         )
         if out:
             p = plots.split_sweep(
@@ -220,7 +225,9 @@ def sweep_command(
 @sim_app.command("bench")
 def bench_command(
     scenario: ScenarioArg,
-    policy: Annotated[list[str] | None, typer.Option(help="policies to time (repeatable)")] = None,
+    policy: Annotated[
+        list[str] | None, typer.Option(help="policies (repeatable; default: the scenario's)")
+    ] = None,
     requests: Annotated[int, typer.Option(min=1000, help="requests per round")] = 200_000,
     rounds: Annotated[int, typer.Option(min=1, help="interleaved rounds (median)")] = 3,
     json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
@@ -235,7 +242,7 @@ def bench_command(
     for col in ("policy", "edgesplit req/s", "skeleton req/s", "ratio", "s per 1M requests"):
         table.add_column(col, justify="right")
     results = []
-    for pol in policy or ["device-only", "cloud-only", "cascade"]:
+    for pol in policy or [p.name for p in sc.policies]:
         with err_console.status(f"timing {pol}..."):
             r = bench(sc, pol, requests, rounds)
         results.append(r)
@@ -254,62 +261,76 @@ def bench_command(
 @sim_app.command("validate")
 def validate_command(
     device: Annotated[str, typer.Option(help="glasses | earbuds | phone")] = "earbuds",
-    link: Annotated[str, typer.Option(help="link profile: ble | wifi | lte | 5g")] = "lte",
-    policy: Annotated[
-        list[str] | None, typer.Option(help="policies to compare (repeatable)")
+    link: Annotated[
+        list[str] | None, typer.Option(help="link profiles: ble | wifi | lte | 5g (repeatable)")
     ] = None,
-    requests: Annotated[int, typer.Option(min=5, help="real requests per policy")] = 80,
+    policy: Annotated[
+        list[str] | None, typer.Option(help="policies to compare (repeatable; default: all)")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=5, help="real requests per policy per round")] = 40,
+    rounds: Annotated[int, typer.Option(min=1, help="interleaved rounds (for the CIs)")] = 3,
+    slow_cloud: Annotated[
+        bool, typer.Option(help="add the 3 s cloud vs 1 s client timeout case")
+    ] = True,
     seed: Annotated[int, typer.Option(help="seed for inputs, emulator and simulator")] = 3,
-    max_error: Annotated[float, typer.Option(help="goal: relative error of p50 and p95")] = 0.15,
+    max_error: Annotated[float, typer.Option(help="goal: relative error of p50 and p95")] = 0.10,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the report as JSON")
     ] = None,
 ) -> None:
-    """The real router over the link emulator vs the simulator with the same profile."""
+    """The real router over the link emulator vs the simulator, in interleaved rounds."""
     from rich.table import Table
 
-    from edgesplit.sim.emulator import LinkProfile
-    from edgesplit.validate import validate
+    from edgesplit.device.link import LinkProfile
+    from edgesplit.device.policy import POLICY_KINDS
+    from edgesplit.validate import Case, slow_cloud_case, validate
 
-    try:
-        profile = LinkProfile.technology(link)
-    except ValueError as exc:
-        fail(str(exc))
     if device not in ("glasses", "earbuds", "phone"):
         fail(f"--device {device!r}: expected glasses, earbuds or phone")
+    for p in policy or []:
+        if p not in POLICY_KINDS:
+            fail(f"--policy {p!r}: expected one of {', '.join(POLICY_KINDS)}")
+    pols = policy or list(POLICY_KINDS)
+    try:
+        cases = [Case(t, LinkProfile.technology(t), pols) for t in link or ["lte", "wifi"]]
+    except ValueError as exc:
+        fail(str(exc))
+    if slow_cloud:
+        cases.append(slow_cloud_case())
     with err_console.status("validating...") as status:
-        report = validate(
-            device,
-            profile,
-            policy or ["device-only", "cloud-only", "cascade"],
-            requests,
-            seed,
-            log=status.update,
-        )
-    m = report["measured"]
+        report = validate(device, cases, requests, rounds, seed, log=status.update)
     table = Table(
-        title=f"sim vs real: {device} over {link} ({requests} requests per policy; "
-        f"device {m['device_ms']:.2f} ms, cloud {m['cloud_ms']:.2f} ms, "
-        f"escalation {m['escalation_rate']:.0%})"
+        title=f"sim vs real: {device}, {rounds} rounds x {requests} requests per policy "
+        f"(mean over rounds ± 95% CI; escalation {report['escalation_rate']:.0%})"
     )
-    for col in ("policy", "real p50", "sim p50", "err p50", "real p95", "sim p95", "err p95"):
+    for col in (
+        "case",
+        "policy",
+        "real p50",
+        "sim p50",
+        "err p50",
+        "real p95",
+        "sim p95",
+        "err p95",
+    ):
         table.add_column(col, justify="right")
     ok = True
     for r in report["policies"]:
         ok &= r["p50_rel_error"] <= max_error and r["p95_rel_error"] <= max_error
         table.add_row(
+            r["case"],
             r["policy"],
             f"{r['real_p50_ms']:.1f}",
             f"{r['sim_p50_ms']:.1f}",
-            f"{r['p50_rel_error']:.0%}",
+            f"{r['p50_rel_error']:.1%} ± {r['p50_rel_error_ci95']:.1%}",
             f"{r['real_p95_ms']:.1f}",
             f"{r['sim_p95_ms']:.1f}",
-            f"{r['p95_rel_error']:.0%}",
+            f"{r['p95_rel_error']:.1%} ± {r['p95_rel_error_ci95']:.1%}",
         )
     console.print(table)
     report["within_goal"] = ok
     console.print(
-        f"goal (<= {max_error:.0%} error): " + ("[green]met[/]" if ok else "[red]missed[/]")
+        f"goal (mean error <= {max_error:.0%}): " + ("[green]met[/]" if ok else "[red]missed[/]")
     )
     if json_out:
         write_json(json_out, report)

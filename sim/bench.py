@@ -26,7 +26,7 @@ def skeleton(scenario: Scenario, requests: int, seed: int, policy: str) -> float
     env = simpy.Environment()
     wl, cl = scenario.workload, scenario.cloud
     cpu = simpy.Resource(env, capacity=scenario.device.cores)
-    params = [scenario.link_params(i) for i in range(len(scenario.links))]
+    params = [scenario.link_profile(i) for i in range(len(scenario.links))]
     ups = [simpy.Resource(env, 1) for _ in params]
     downs = [simpy.Resource(env, 1) for _ in params]
     server = simpy.Resource(env, capacity=cl.replicas)
@@ -47,15 +47,13 @@ def skeleton(scenario: Scenario, requests: int, seed: int, policy: str) -> float
             if policy == "device-only" or rng.random() >= wl.escalation_rate:
                 return
         for p, res in zip(params, ups, strict=True):
-            yield from hop(
-                res, wl.request_bytes * 8 / (p["up_mbps"] * 1e6), p["one_way_delay_ms"] / 1e3
-            )
+            yield from hop(res, wl.request_bytes * 8 / (p.up_mbps * 1e6), p.one_way_delay_ms / 1e3)
         with server.request() as req:
             yield req
             yield env.timeout(cloud_s)
         for p, res in zip(reversed(params), reversed(downs), strict=True):
             yield from hop(
-                res, wl.response_bytes * 8 / (p["down_mbps"] * 1e6), p["one_way_delay_ms"] / 1e3
+                res, wl.response_bytes * 8 / (p.down_mbps * 1e6), p.one_way_delay_ms / 1e3
             )
 
     def arrivals():

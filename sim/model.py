@@ -1,51 +1,50 @@
-"""The SimPy model: requests flow device -> links -> cloud -> links -> device under a policy.
+"""The SimPy model: the device's request flow (``device/flow.py``) over modelled tiers and links.
 
-Processes are small generator functions. Contention is modelled at FIFO stations: the device's
-cores, each link direction (serialisation: bytes * 8 / rate) and the cloud replicas, fed by a
-dynamic batcher (a batch of n takes fixed + per_item * n). Service times are known on arrival,
-so each station is Lindley's recursion (exact for FIFO, one event per job). Propagation delay,
-jitter and loss retransmissions are added after serialisation and do not hold the link. The
-routing decisions are device/policy.py's, the client's retries and breaker device/resilience.py's.
+The life of a request (decision, budgets, retries, breaker, hedging, fallback, escalation) is not
+written here: the same generator the device router runs is driven by SimPy time. This module only
+models the world it runs in. Contention is at FIFO stations: the device's cores, each link
+direction (serialisation: bytes * 8 / rate) and the cloud replicas, fed by a dynamic batcher (a
+batch of n takes fixed + per_item * n). Service times are known on arrival, so each station is
+Lindley's recursion (exact for FIFO, one event per job). Propagation delay, jitter, loss
+retransmissions and radio promotion follow ``device/link.py``, the link emulator's model.
+
+A cloud attempt races its timeout: an answer later than the timeout is dropped (the work still
+loads the cloud). A transfer that starts while a link is cut is lost, and the connection is reset
+when the link comes back, as the emulator does; whichever comes first ends the attempt.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from math import inf
+from typing import cast
 
 import numpy as np
 import simpy
-from edgesplit.device.policy import LinkEstimator, decide, should_escalate
-from edgesplit.device.resilience import CircuitBreaker, backoff_ms
-from edgesplit.sim.links import TECHNOLOGIES, jitter_mean_s, packets, radio_energy_j
-from edgesplit.sim.scenario import Policy, Scenario
+from edgesplit.device.flow import (
+    Call,
+    Called,
+    ClientConfig,
+    Compute,
+    Computed,
+    Outcome,
+    Part,
+    Remote,
+    RequestFlow,
+    Route,
+    Wait,
+)
+from edgesplit.device.link import LinkProfile, RadioState, jitter_mean_s, packets
+from edgesplit.device.policy import LinkEstimator
+from edgesplit.device.resilience import CircuitBreaker
+from edgesplit.sim.links import TECHNOLOGIES, RadioMeter
+from edgesplit.sim.scenario import Policy, Scenario, ScenarioError
+from edgesplit.sim.stats import Record, RunStats
 
-
-@dataclass(slots=True)
-class Record:
-    id: int
-    policy: str
-    arrival_s: float
-    decision: str = "local"  # the policy's first move: local | cloud | split
-    route: str = "device"  # answered by: device | cloud | device+cloud | split | fallback
-    split_index: int = -1
-    device_wait_s: float = 0.0
-    device_compute_s: float = 0.0
-    link_up_s: float = 0.0
-    cloud_queue_s: float = 0.0
-    cloud_compute_s: float = 0.0
-    link_down_s: float = 0.0
-    client_wait_s: float = 0.0  # timeouts and backoff while the cloud was unreachable
-    latency_s: float = 0.0
-    first_token_s: float = 0.0  # generative requests: arrival to the first token
-    deadline_missed: bool = False
-    bytes_up: int = 0
-    bytes_down: int = 0
-    cloud_attempts: int = 0
-    batch_size: int = 0
-    expected_accuracy: float = 0.0
-    done: bool = False
+__all__ = ["Record", "RunResult", "simulate"]
 
 
 class Draws:
@@ -86,28 +85,33 @@ class FifoStation:
 
 
 class LinkSim:
+    """One hop: ``device/link.py``'s physics on SimPy time, plus its outage windows."""
+
     def __init__(
         self,
-        env: simpy.Environment,
-        params: dict,
+        profile: LinkProfile,
+        outages_s: list[tuple[float, float]],
         draws: Draws,
         rng: np.random.Generator,
-        track_radio: bool = False,
+        meter: RadioMeter | None = None,
     ) -> None:
-        self.env, self.p, self.draws, self.rng = env, params, draws, rng
-        self.track_radio = track_radio
+        self.p, self.draws, self.rng, self.meter = profile, draws, rng, meter
         self.up, self.down = FifoStation(1), FifoStation(1)  # one radio channel each way
-        self.up_bps = params["up_mbps"] * 1e6
-        self.down_bps = params["down_mbps"] * 1e6
-        self.delay_s = params["one_way_delay_ms"] / 1e3
-        self.jitter_mean_s = jitter_mean_s(params["jitter_p90_ms"])
-        self.loss = params["loss_rate"]
-        self.rto_s = params["retransmit_timeout_ms"] / 1e3
-        self.outages = [(start, start + length) for start, length in params["outages_s"]]
-        self.busy: list[tuple[float, float, int, int]] = []  # radio timeline (first hop only)
+        self.up_bps = profile.up_mbps * 1e6
+        self.down_bps = profile.down_mbps * 1e6
+        self.delay_s = profile.one_way_delay_ms / 1e3
+        self.jitter_mean_s = jitter_mean_s(profile.jitter_p90_ms)
+        self.loss = profile.loss_rate
+        self.rto_s = profile.retransmit_timeout_ms / 1e3
+        self.radio = RadioState(profile.promotion_ms, profile.tail_ms)
+        self.outages = [(start, start + length) for start, length in outages_s]
 
-    def in_outage(self, t: float) -> bool:
-        return any(start <= t < end for start, end in self.outages)
+    def cut_until(self, t: float) -> float | None:
+        """The end of the outage ``t`` falls in, or None when the link is up at ``t``."""
+        for start, end in self.outages:
+            if start <= t < end:
+                return end
+        return None
 
     def losses(self, nbytes: int) -> int:
         """Lost packets of a transfer: Binomial(packets, loss_rate), drawn cheaply when zero."""
@@ -121,19 +125,18 @@ class LinkSim:
             if k:
                 return k
 
-    def transfer(self, nbytes: int, up: bool):
-        """Serialise on the link (FIFO), then propagate; returns the time spent (s)."""
-        now = self.env.now
+    def send(self, now: float, nbytes: int, up: bool) -> float:
+        """Admit a transfer at ``now``: promotion, FIFO serialisation, propagation; its arrival."""
         station, bps = (self.up, self.up_bps) if up else (self.down, self.down_bps)
         ser = nbytes * 8 / bps
-        start = station.admit(now, ser)
-        if self.track_radio:
-            self.busy.append((start, start + ser, nbytes if up else 0, 0 if up else nbytes))
+        ready = now + self.radio.promotion(max(now, station.free_at[0]))
+        start = station.admit(ready, ser)
+        self.radio.busy_until(start + ser)
+        if self.meter is not None:
+            self.meter.add(start, start + ser, nbytes if up else 0, 0 if up else nbytes)
         delay = self.delay_s + self.draws.exponential(self.jitter_mean_s)
         delay += self.losses(nbytes) * self.rto_s
-        total = start - now + ser + delay
-        yield self.env.timeout(total)
-        return total
+        return start + ser + delay
 
 
 class CloudSim:
@@ -152,21 +155,34 @@ class CloudSim:
         self.queue: list[tuple[float, simpy.Event, float]] = []
         self.arrived = env.event()
         self.batching = c.max_batch > 1
+        self.max_scale = 1.0
         if self.batching:
             env.process(self._dispatch())
 
-    def submit(self, scale: float = 1.0) -> simpy.Event:
-        """Queue one request; ``scale`` is its work relative to the full model's (split tails).
-
-        The event's value is (queue wait s, service s, batch size).
-        """
+    def admit(self, scale: float) -> tuple[float, float]:
+        """Unbatched: queue wait and service (s) of a request arriving now."""
         now = self.env.now
-        if not self.batching:
-            service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms) / 1e3
-            start = self.replicas.admit(now, service)
-            return self.env.timeout(start - now + service, (start - now, service, 1))
+        service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms) / 1e3
+        start = self.replicas.admit(now, service)
+        return start - now, service
+
+    def latest_finish(self, scale: float) -> float:
+        """An upper bound on when a request submitted now with ``scale`` will be answered.
+
+        FIFO batches: it starts by the time every replica is free and the batches queued
+        ahead of it (each at most a full batch of the largest work scale seen) are served.
+        """
+        c = self.cfg
+        self.max_scale = max(self.max_scale, scale)
+        batch_s = self.max_scale * (c.batch_fixed_ms + c.per_item_ms * c.max_batch) / 1e3
+        ahead = len(self.queue) // c.max_batch + 1
+        start = max(self.env.now + c.batch_delay_ms / 1e3, max(self.replicas.free_at))
+        return start + ahead * batch_s
+
+    def submit(self, scale: float = 1.0) -> simpy.Event:
+        """Batched: queue one request; the event's value is (queue wait s, service s, size)."""
         done = self.env.event()
-        self.queue.append((now, done, scale))
+        self.queue.append((self.env.now, done, scale))
         if not self.arrived.triggered:
             self.arrived.succeed()
         return done
@@ -206,17 +222,34 @@ class CloudSim:
 class RunResult:
     scenario: Scenario
     policy: str
-    records: list[Record]
+    stats: RunStats
     duration_s: float
+    requests: int
     device_radio: dict = field(default_factory=dict)
     device_compute_j: float = 0.0
     breaker_opens: int = 0
+    records: list[Record] = field(default_factory=list)  # only with keep_records
 
 
 def simulate(
-    scenario: Scenario, policy: str | Policy, seed: int | None = None, requests: int | None = None
+    scenario: Scenario,
+    policy: str | Policy,
+    seed: int | None = None,
+    requests: int | None = None,
+    keep_records: bool = False,
+    sink: Callable[[Record], None] | None = None,
+    trace: list[Outcome] | None = None,
+    arrivals_s: list[float] | None = None,
+    unsure: list[bool] | None = None,
 ) -> RunResult:
-    """Run one policy (a Policy or a kind/label in the scenario); every draw comes from ``seed``."""
+    """Run one policy (a Policy or a kind/label in the scenario); every draw comes from ``seed``.
+
+    Each completed request is reduced into ``RunResult.stats``; ``sink`` also gets its record
+    (e.g. a CSV writer), ``keep_records`` keeps them all (tests, small runs), and ``trace``
+    collects the flow's outcome with its stages (the equivalence test with the router).
+    ``arrivals_s`` replaces the workload's arrival process with these times, and ``unsure``
+    says which of those requests the device is unsure about (request scripts).
+    """
     pol = _resolve_policy(scenario, policy)
     cfg = pol.config()
     rng = np.random.default_rng(scenario.seed if seed is None else seed)
@@ -226,9 +259,10 @@ def simulate(
     costs = scenario.request_costs()
     draws = Draws(rng)
     cpu = FifoStation(dev.cores)
+    meter = RadioMeter(TECHNOLOGIES[scenario.links[0].technology])
     links = [
-        LinkSim(env, scenario.link_params(i), draws, rng, track_radio=i == 0)
-        for i in range(len(scenario.links))
+        LinkSim(scenario.link_profile(i), link.outages_s, draws, rng, meter if i == 0 else None)
+        for i, link in enumerate(scenario.links)
     ]
     cloud = CloudSim(env, scenario)
     gen = wl.generation
@@ -237,144 +271,262 @@ def simulate(
         streams = FifoStation(gen.streams_per_replica * scenario.cloud.replicas)
     breaker = CircuitBreaker(cl.breaker_failures, cl.breaker_reset_s)
     prior = scenario.link_prior()
-    estimator = LinkEstimator(prior.up_mbps, prior.down_mbps, prior.rtt_ms)
+    flow = RequestFlow(
+        cfg,
+        ClientConfig(cl.timeout_ms, cl.retries, cl.backoff_ms),
+        breaker,
+        LinkEstimator(prior.up_mbps, prior.down_mbps, prior.rtt_ms),
+        lambda: env.now,
+        draws.uniform,
+        trace=trace is not None,
+    )
     back_s = sum(link.delay_s for link in links)  # downlink propagation, for TTFT
     full_ms = scenario.cloud.batch_fixed_ms + scenario.cloud.per_item_ms
-    records: list[Record] = []
+    tail_scale = {
+        sp.index: (sp.tail_ms / costs.cloud_speedup / full_ms if full_ms > 0 else 0.0)
+        for sp in costs.splits
+    }
+    stats = RunStats()
+    kept: list[Record] = []
     exponential = wl.service_distribution == "exponential"
     samples = wl.device_samples_ms if wl.service_distribution == "empirical" else []
     sample_scale = 1.0 / float(np.mean(samples)) if samples else 1.0
+    cascade = cfg.kind == "cascade"
+    timeout = env.timeout
 
-    def on_device(rec: Record, mean_ms: float):
-        now = env.now
+    def device_seconds(mean_ms: float) -> float:
         if samples:  # a measured sample, scaled to this step's mean
-            s = samples[int(draws.uniform() * len(samples))] * sample_scale * mean_ms / 1e3
-        elif exponential:
-            s = draws.exponential(mean_ms / 1e3)
-        else:
-            s = mean_ms / 1e3
+            return samples[int(draws.uniform() * len(samples))] * sample_scale * mean_ms / 1e3
+        if exponential:
+            return draws.exponential(mean_ms / 1e3)
+        return mean_ms / 1e3
+
+    def on_device(rec: Record, eff: Compute):
+        now = env.now
+        s = device_seconds(eff.estimate_ms)
         start = cpu.admit(now, s)
-        yield env.timeout(start - now + s)
+        yield timeout(start - now + s)
         rec.device_wait_s += start - now
         rec.device_compute_s += s
+        if cascade and eff.part == Part.WHOLE:  # how sure the device is, as measured
+            if unsure is not None:
+                doubt = unsure[rec.id % len(unsure)]
+            else:
+                doubt = draws.uniform() < wl.escalation_rate
+            u = draws.uniform()
+            t = cfg.threshold
+            return Computed("", t * u if doubt else t + (1 - t) * u)
+        return Computed()
 
-    def exchange(rec: Record, up_bytes: int, work_scale: float):
-        """Uplink chain, cloud (batcher or generative streams), downlink chain."""
-        up_s = down_s = 0.0
+    class _Try:
+        """One attempt's clock: its timeout and, when hedged, the device's answer beside it."""
+
+        __slots__ = ("rec", "t0", "deadline", "hedge_at", "device_done", "device_ms")
+
+        def __init__(self, rec: Record, eff: Call) -> None:
+            self.rec, self.t0 = rec, env.now
+            self.deadline = self.t0 + eff.timeout_ms / 1e3
+            self.hedge_at = self.t0 + eff.hedge_ms / 1e3 if eff.hedge_ms is not None else inf
+            self.device_done: float | None = None
+            self.device_ms = eff.device_ms
+
+    def start_device(t: _Try) -> None:
+        """The hedge fires: the device's whole model is queued now (its end is known)."""
+        s = device_seconds(t.device_ms)
+        start = cpu.admit(env.now, s)
+        t.rec.device_wait_s += start - env.now
+        t.rec.device_compute_s += s
+        t.device_done = start + s
+
+    def step(t: _Try, target: float):
+        """Advance to ``target``; False when the hedged device answers first (time: its end)."""
+        if t.device_done is None and target > t.hedge_at:
+            if t.hedge_at > env.now:
+                yield timeout(t.hedge_at - env.now)
+            start_device(t)
+        if t.device_done is not None and t.device_done < target:
+            yield timeout(max(0.0, t.device_done - env.now))
+            return False
+        if target > env.now:
+            yield timeout(target - env.now)
+        return True
+
+    def hedged(t: _Try) -> Called:
+        t.rec.client_wait_s += t.hedge_at - t.t0
+        return Called(False, "hedged")
+
+    def fail(t: _Try, until: float):
+        """The attempt ends at ``until`` (the reset when the link is back) or its timeout; a
+        hedged device still running answers when it is done."""
+        end = min(until, t.deadline)
+        if not (yield from step(t, end)):
+            return hedged(t)
+        if t.device_done is not None:  # the call failed while the device works: wait for it
+            yield timeout(max(0.0, t.device_done - env.now))
+            return hedged(t)
+        t.rec.client_wait_s += env.now - t.t0
+        return Called(False, "timeout" if end >= t.deadline else "unreachable")
+
+    def attempt(rec: Record, eff: Call):
+        """One cloud call racing its timeout (and the hedge): uplink chain, cloud, downlink."""
+        t = _Try(rec, eff)
+        t0, deadline = t.t0, t.deadline
+        scale = tail_scale.get(eff.split_index, 1.0) if eff.remote == Remote.SPLIT else 1.0
         for link in links:
-            up_s += yield from link.transfer(up_bytes, up=True)
+            cut = link.cut_until(env.now)
+            if cut is not None:
+                return (yield from fail(t, cut))
+            arrive = link.send(env.now, eff.up_bytes, True)
+            if arrive > deadline:
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, arrive)):
+                return hedged(t)
+        up_s = env.now - t0
+        size = 1
         if streams is not None:
+            assert gen is not None
             now = env.now
-            decode_s = gen.output_tokens / gen.tokens_per_s
-            service = gen.ttft_ms / 1e3 + decode_s
+            service = gen.ttft_ms / 1e3 + gen.output_tokens / gen.tokens_per_s
             start = streams.admit(now, service)
-            yield env.timeout(start - now + service)
-            rec.cloud_queue_s += start - now
-            rec.cloud_compute_s += service
-            # The first token reaches the device one downlink propagation delay after it is made.
-            rec.first_token_s = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
+            if start + service > deadline:
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, start + service)):
+                return hedged(t)
+            wait, svc = start - now, service
+            first_token = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
+        elif cloud.batching:
+            bound = cloud.latest_finish(scale)
+            done = cloud.submit(scale)
+            if bound < min(deadline, t.hedge_at):  # no race: it cannot time out or hedge here
+                yield done
+            else:
+                while True:
+                    limit = deadline if t.device_done is None else min(deadline, t.device_done)
+                    if t.device_done is None:
+                        limit = min(limit, t.hedge_at)
+                    either = env.event()  # the answer or the limit, whichever first
+                    fire = partial(_first, either)
+                    done.callbacks.append(fire)
+                    timeout(max(0.0, limit - env.now)).callbacks.append(fire)
+                    yield either
+                    if either.value is done:
+                        break
+                    if env.now >= deadline:
+                        return (yield from fail(t, deadline))
+                    if t.device_done is None:
+                        start_device(t)
+                    else:
+                        return hedged(t)
+            wait, svc, size = cast(tuple[float, float, int], done.value)
+            first_token = 0.0
         else:
-            wait, svc, size = yield cloud.submit(work_scale)
-            rec.cloud_queue_s += wait
-            rec.cloud_compute_s += svc
-            rec.batch_size = size
+            wait, svc = cloud.admit(scale)
+            if env.now + wait + svc > deadline:
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, env.now + wait + svc)):
+                return hedged(t)
+            first_token = 0.0
+        t_down = env.now
         for link in reversed(links):
-            down_s += yield from link.transfer(wl.response_bytes, up=False)
+            cut = link.cut_until(env.now)
+            if cut is not None:
+                return (yield from fail(t, cut))
+            arrive = link.send(env.now, wl.response_bytes, False)
+            if arrive > deadline:
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, arrive)):
+                return hedged(t)
+        down_s = env.now - t_down
+        rec.cloud_queue_s += wait
+        rec.cloud_compute_s += svc
+        rec.batch_size = size
+        if first_token:
+            rec.first_token_s = first_token
         rec.link_up_s += up_s
         rec.link_down_s += down_s
-        rec.bytes_up += up_bytes
+        rec.bytes_up += eff.up_bytes
         rec.bytes_down += wl.response_bytes
-        estimator.observe(up_bytes, wl.response_bytes, (up_s + down_s) * 1e3)
-
-    def call_cloud(rec: Record, up_bytes: int, work_scale: float = 1.0):
-        """The device's cloud client: timeout, retries with backoff, circuit breaker."""
-        for attempt in range(cl.retries + 1):
-            if not breaker.allow(env.now):
-                return False
-            rec.cloud_attempts += 1
-            if any(link.in_outage(env.now) for link in links):  # nothing comes back: time out
-                t0 = env.now
-                yield env.timeout(cl.timeout_ms / 1e3)
-                breaker.record_failure(env.now)
-                if attempt < cl.retries:
-                    yield env.timeout(backoff_ms(attempt + 1, cl.backoff_ms, draws.uniform()) / 1e3)
-                rec.client_wait_s += env.now - t0
-                continue
-            yield from exchange(rec, up_bytes, work_scale)
-            breaker.record_success()
-            return True
-        return False
-
-    def estimate():
-        return estimator.estimate(online=not breaker.is_open(env.now))
+        return Called(True, "", True, (up_s + down_s) * 1e3, eff.up_bytes, wl.response_bytes)
 
     def request(rec: Record):
-        d = decide(cfg, costs, estimate())
-        rec.decision = d.action
-        if d.action == "cloud":
-            if (yield from call_cloud(rec, d.upload_bytes)):
-                rec.route, rec.expected_accuracy = "cloud", wl.cloud_accuracy
-            else:  # the device answers anyway: degraded, never silent
-                yield from on_device(rec, costs.device_ms)
-                rec.route, rec.expected_accuracy = "fallback", wl.device_accuracy
-        elif d.action == "split":
-            sp = d.split
-            rec.split_index = sp.index
-            yield from on_device(rec, sp.head_ms)
-            tail_scale = sp.tail_ms / costs.cloud_speedup / full_ms if full_ms > 0 else 0.0
-            if (yield from call_cloud(rec, d.upload_bytes, tail_scale)):
-                rec.route, rec.expected_accuracy = "split", wl.device_accuracy
-            else:
-                yield from on_device(rec, sp.tail_ms)
-                rec.route, rec.expected_accuracy = "fallback", wl.device_accuracy
-        else:
-            yield from on_device(rec, costs.device_ms)
-            rec.route = "fallback" if d.degraded else "device"
-            rec.expected_accuracy = wl.device_accuracy
-            unsure = draws.uniform() < wl.escalation_rate
-            u = draws.uniform()
-            confidence = cfg.threshold * u if unsure else cfg.threshold + (1 - cfg.threshold) * u
-            esc = should_escalate(cfg, confidence, estimate())
-            if esc is not None:
-                if esc.action == "cloud" and (yield from call_cloud(rec, costs.request_bytes)):
-                    rec.route, rec.expected_accuracy = "device+cloud", wl.cloud_accuracy
+        run = flow.run(costs)
+        reply: Computed | Called | None = None
+        try:
+            while True:
+                eff = run.send(reply)
+                if type(eff) is Compute:
+                    reply = yield from on_device(rec, eff)
+                elif type(eff) is Call:
+                    reply = yield from attempt(rec, eff)
                 else:
-                    rec.route = "fallback"
+                    assert isinstance(eff, Wait)
+                    yield timeout(eff.ms / 1e3)
+                    rec.client_wait_s += eff.ms / 1e3
+                    reply = None
+        except StopIteration as stop:
+            out: Outcome = stop.value
+        rec.decision, rec.route, rec.split_index = out.decision, out.route, out.split_index
+        rec.hedged, rec.cloud_attempts = out.hedged, out.attempts
+        remote = out.route in (Route.CLOUD, Route.ESCALATED)
+        rec.expected_accuracy = wl.cloud_accuracy if remote else wl.device_accuracy
         rec.latency_s = env.now - rec.arrival_s
         rec.deadline_missed = rec.latency_s * 1e3 > wl.deadline_ms
         rec.done = True
+        stats.add(rec)
+        if sink is not None:
+            sink(rec)
+        if keep_records:
+            kept.append(rec)
+        if trace is not None:
+            trace.append(out)
+
+    def scripted():
+        for i, t in enumerate(sorted(arrivals_s or [])):
+            yield timeout(t - env.now)
+            env.process(request(Record(i, pol.name, env.now)))
 
     def arrivals():
         i = 0
         burst = wl.burst_size if wl.arrival == "bursty" else 1
         mean_gap = burst / wl.rate_per_s
         while i < n:
-            yield env.timeout(draws.exponential(mean_gap))
+            yield timeout(draws.exponential(mean_gap))
             for _ in range(min(burst, n - i)):
-                rec = Record(i, pol.name, env.now)
-                records.append(rec)
-                env.process(request(rec))
+                env.process(request(Record(i, pol.name, env.now)))
                 i += 1
 
-    env.process(arrivals())
+    if arrivals_s is not None:
+        n = len(arrivals_s)
+        env.process(scripted())
+    else:
+        env.process(arrivals())
     env.run()
-    radio = TECHNOLOGIES[scenario.links[0].technology]
-    compute_j = dev.compute_power_w * sum(r.device_compute_s for r in records)
+    compute_j = dev.compute_power_w * stats.sums["device_compute_s"]
     return RunResult(
         scenario,
         pol.name,
-        records,
+        stats,
         env.now,
-        radio_energy_j(radio, links[0].busy),
+        n,
+        meter.result(),
         compute_j,
         breaker.opens,
+        kept,
     )
 
 
+def _first(either: simpy.Event, event: simpy.Event) -> None:
+    if not either.triggered:
+        either.succeed(event)
+
+
 def _resolve_policy(scenario: Scenario, policy: str | Policy) -> Policy:
-    if isinstance(policy, Policy):
-        return policy
-    for p in scenario.policies:
-        if policy in (p.label, p.kind):
-            return p
-    return Policy(kind=policy)  # a kind not listed in the scenario, with default settings
+    if not isinstance(policy, Policy):
+        listed = [p for p in scenario.policies if policy in (p.label, p.kind)]
+        policy = listed[0] if listed else Policy.model_validate({"kind": policy})
+    if policy.kind == "split" and not scenario.workload.split_points:
+        raise ScenarioError(
+            f"{scenario.name}: policy {policy.name!r} splits the model but the workload has no "
+            "split points (give it split_points or a device_profile with them)"
+        )
+    return policy

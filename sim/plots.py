@@ -16,8 +16,8 @@ from edgesplit.sim.splits import SplitRow  # noqa: E402
 def latency_cdf(runs: list[RunResult], path: Path, deadline_ms: float | None = None) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for run in runs:
-        lat = np.sort([r.latency_s * 1e3 for r in run.records if r.done])
-        ax.plot(lat, np.arange(1, lat.size + 1) / lat.size, label=run.policy)
+        lat, frac = run.stats.latency_ms.cdf()  # streamed: a histogram, not every request
+        ax.plot(np.maximum(lat, 1e-3), frac, label=run.policy)
     if deadline_ms:
         ax.axvline(deadline_ms, color="grey", ls="--", lw=1, label=f"deadline {deadline_ms:g} ms")
     ax.set_xscale("log")
@@ -59,7 +59,7 @@ def pareto(summaries: list[dict], path: Path) -> Path:
 def split_sweep(rows: list[SplitRow], path: Path, title: str) -> Path:
     """Neurosurgeon-style: per cut, latency by stage (stacked) and device energy."""
     x = np.arange(len(rows))
-    labels = [str(r.index) for r in rows]
+    labels = [r.label for r in rows]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(7, 0.35 * len(rows) + 3), 6), sharex=True)
     bottom_acc = np.zeros(len(rows))
     for attr, name in (
@@ -79,8 +79,8 @@ def split_sweep(rows: list[SplitRow], path: Path, title: str) -> Path:
     top.grid(axis="y", alpha=0.3)
     bottom.bar(x, [r.device_energy_mj for r in rows], color="tab:green")
     bottom.set_ylabel("device energy (mJ/request)")
-    bottom.set_xlabel("split after layer (0 = send the input, last = all on the device)")
-    bottom.set_xticks(x, labels, fontsize=7)
+    bottom.set_xlabel("split after layer (0 = send the input); device-only = no round trip")
+    bottom.set_xticks(x, labels, fontsize=7, rotation=45)
     bottom.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 

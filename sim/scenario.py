@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
+from edgesplit.device.link import LinkProfile
 from edgesplit.device.policy import (
     LinkEstimate,
     PolicyConfig,
@@ -19,7 +20,6 @@ from edgesplit.device.policy import (
     RequestCosts,
     SplitOption,
 )
-from edgesplit.sim.links import TECHNOLOGIES
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edgesplit.errors import ConfigError
@@ -54,7 +54,16 @@ def _unit(field: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# Upper bounds: physical, finite, and far beyond any real system (so typos like 1e300 fail).
+HOUR_MS = 3_600_000.0
+MAX_BYTES = 10**10  # 10 GB in one request
+MAX_RUN_S = 10**10  # ~300 years of simulated time
+Milliseconds = Annotated[float, Field(ge=0, le=HOUR_MS)]
+OutageStart = Annotated[float, Field(ge=0, le=MAX_RUN_S)]  # s from the start of the run
+OutageLength = Annotated[float, Field(gt=0, le=MAX_RUN_S)]  # s
 
 
 class Device(_Strict):
@@ -77,8 +86,14 @@ class Link(_Strict):
     loss_rate: float | None = Field(None, ge=0, lt=1)
     jitter_p90_ms: float | None = Field(None, ge=0, le=10_000)
     retransmit_timeout_ms: float | None = Field(None, ge=0, le=60_000)
+    promotion_ms: float | None = Field(None, ge=0, le=60_000)  # radio idle -> active
+    tail_ms: float | None = Field(None, ge=0, le=HOUR_MS)  # radio stays active after traffic
     # Outage windows (s from start, s long): the link carries nothing; requests fall back.
-    outages_s: list[tuple[float, float]] = []
+    outages_s: list[
+        tuple[
+            Annotated[float, Field(ge=0, le=MAX_RUN_S)], Annotated[float, Field(gt=0, le=MAX_RUN_S)]
+        ]
+    ] = Field([], max_length=10_000)
 
 
 class Cloud(_Strict):
@@ -86,19 +101,19 @@ class Cloud(_Strict):
     max_batch: int = Field(8, ge=1, le=4096)
     batch_delay_ms: float = Field(2.0, ge=0, le=10_000)
     # Service time of a batch of n: fixed + per_item * n (measured: `edgesplit cloud bench`).
-    batch_fixed_ms: float = Field(1.0, ge=0)
-    per_item_ms: float = Field(0.5, ge=0)
+    batch_fixed_ms: float = Field(1.0, ge=0, le=HOUR_MS)
+    per_item_ms: float = Field(0.5, ge=0, le=HOUR_MS)
     # Illustrative price per request; set your provider's.
-    cost_per_request_usd: float = Field(0.00001, ge=0)
+    cost_per_request_usd: float = Field(0.00001, ge=0, le=1000)
 
 
 class SplitPointSpec(_Strict):
     """A cut of the device's model, as in a device profile's ``split_points``."""
 
-    index: int = Field(ge=0)
-    head_ms: float = Field(ge=0)  # layers 0..k on the device
-    tail_ms: float = Field(ge=0)  # layers k..end, measured on the device
-    tensor_bytes: int = Field(ge=0)
+    index: int = Field(ge=0, le=100_000)
+    head_ms: float = Field(ge=0, le=HOUR_MS)  # layers 0..k on the device
+    tail_ms: float = Field(ge=0, le=HOUR_MS)  # layers k..end, measured on the device
+    tensor_bytes: int = Field(ge=0, le=MAX_BYTES)
 
 
 class Generation(_Strict):
@@ -106,9 +121,9 @@ class Generation(_Strict):
 
     # Defaults: an 8B model on one H100 serving a few streams: TTFT ~ 0.2 s, ~50 tokens/s per
     # stream (assumption in the range vLLM/TGI publish; set your measured figures).
-    ttft_ms: float = Field(200.0, gt=0)
-    output_tokens: int = Field(64, ge=1)
-    tokens_per_s: float = Field(50.0, gt=0)
+    ttft_ms: float = Field(200.0, gt=0, le=HOUR_MS)
+    output_tokens: int = Field(64, ge=1, le=10**6)
+    tokens_per_s: float = Field(50.0, gt=0, le=10**7)
     streams_per_replica: int = Field(8, ge=1, le=4096)  # continuous batching slots
 
 
@@ -117,12 +132,12 @@ class Workload(_Strict):
     arrival: Literal["poisson", "bursty"] = "poisson"
     rate_per_s: float = Field(gt=0, le=1e6)
     burst_size: int = Field(5, ge=1, le=10_000)  # bursty: requests arrive in bursts of this size
-    deadline_ms: float = Field(gt=0)
-    request_bytes: int = Field(ge=0)
-    response_bytes: int = Field(64, ge=0)
+    deadline_ms: float = Field(gt=0, le=HOUR_MS)
+    request_bytes: int = Field(ge=0, le=MAX_BYTES)
+    response_bytes: int = Field(64, ge=0, le=MAX_BYTES)
     # Device model latency: a `edgesplit device bench` profile's median, or set here. The cloud's
     # time comes from the cloud section (batch_fixed_ms + per_item_ms for one request).
-    device_model_ms: float | None = Field(None, ge=0)
+    device_model_ms: float | None = Field(None, ge=0, le=HOUR_MS)
     # A device profile JSON (path relative to this file): fills device_model_ms and split_points.
     device_profile: str | None = None
     profile_variant: Literal["fp32", "int8"] = "int8"
@@ -136,7 +151,7 @@ class Workload(_Strict):
     generation: Generation | None = None
     service_distribution: Literal["deterministic", "exponential", "empirical"] = "deterministic"
     # empirical: device times drawn from these measured samples (ms), scaled to the step's mean.
-    device_samples_ms: list[float] = Field([], max_length=100_000)
+    device_samples_ms: list[Milliseconds] = Field([], max_length=100_000)
     device_accuracy: float = Field(ge=0, le=1)
     cloud_accuracy: float = Field(ge=0, le=1)
     # Cascade: the fraction of requests the device is not confident about (measured by the
@@ -173,33 +188,26 @@ class Policy(_Strict):
 class Client(_Strict):
     """The device's cloud client (device/cloud_client.py): timeouts, retries, circuit breaker."""
 
-    timeout_ms: float = Field(1000.0, gt=0)
+    timeout_ms: float = Field(1000.0, gt=0, le=HOUR_MS)
     retries: int = Field(1, ge=0, le=10)
-    backoff_ms: float = Field(50.0, ge=0)  # first retry waits this, doubling each time
-    breaker_failures: int = Field(3, ge=1)  # consecutive failures that open the circuit
-    breaker_reset_s: float = Field(5.0, gt=0)  # then one probe after this long
+    backoff_ms: float = Field(50.0, ge=0, le=HOUR_MS)  # first retry waits this, doubling each time
+    breaker_failures: int = Field(3, ge=1, le=10_000)  # consecutive failures that open it
+    breaker_reset_s: float = Field(5.0, gt=0, le=86_400)  # then one probe after this long
 
 
 class Scenario(_Strict):
     name: str
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     requests: int = Field(10_000, ge=1, le=100_000_000)
     device: Device
     links: list[Link] = Field(min_length=1)  # device -> ... -> cloud, in order
-    cloud: Cloud = Cloud()
+    cloud: Cloud = Field(default_factory=lambda: Cloud.model_validate({}))
     workload: Workload
-    client: Client = Client()
+    client: Client = Field(default_factory=lambda: Client.model_validate({}))
     policies: list[Policy] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
-        for i, link in enumerate(self.links):
-            for start, length in link.outages_s:
-                if start < 0 or length <= 0:
-                    raise ValueError(
-                        f"links.{i}.outages_s: ({start}, {length}) needs start >= 0 s "
-                        "and length > 0 s"
-                    )
         wl = self.workload
         if wl.device_model_ms is None:
             raise ValueError(
@@ -247,32 +255,29 @@ class Scenario(_Strict):
 
     def link_prior(self) -> LinkEstimate:
         """The chain's nominal bottleneck rates and round trip: the device's starting estimate."""
-        params = [self.link_params(i) for i in range(len(self.links))]
-        return LinkEstimate(
-            up_mbps=min(p["up_mbps"] for p in params),
-            down_mbps=min(p["down_mbps"] for p in params),
-            rtt_ms=2 * sum(p["one_way_delay_ms"] for p in params),
-        )
+        return self.chain_profile().prior()
 
-    def link_params(self, i: int) -> dict:
-        """The link's effective parameters: the file's values, else the technology's defaults."""
-        link, tech = self.links[i], TECHNOLOGIES[self.links[i].technology]
-        return {
-            "technology": link.technology,
-            "up_mbps": link.up_mbps or tech.up_mbps,
-            "down_mbps": link.down_mbps or tech.down_mbps,
-            "one_way_delay_ms": tech.one_way_delay_ms
-            if link.one_way_delay_ms is None
-            else link.one_way_delay_ms,
-            "jitter_p90_ms": tech.jitter_p90_ms
-            if link.jitter_p90_ms is None
-            else link.jitter_p90_ms,
-            "loss_rate": tech.loss_rate if link.loss_rate is None else link.loss_rate,
-            "retransmit_timeout_ms": tech.retransmit_timeout_ms
-            if link.retransmit_timeout_ms is None
-            else link.retransmit_timeout_ms,
-            "outages_s": link.outages_s,
+    def chain_profile(self) -> LinkProfile:
+        return LinkProfile.chain([self.link_profile(i) for i in range(len(self.links))])
+
+    def link_profile(self, i: int) -> LinkProfile:
+        """The link's profile (device/link.py): the file's values over the technology's."""
+        link = self.links[i]
+        overrides = {
+            k: v
+            for k in (
+                "up_mbps",
+                "down_mbps",
+                "one_way_delay_ms",
+                "jitter_p90_ms",
+                "loss_rate",
+                "retransmit_timeout_ms",
+                "promotion_ms",
+                "tail_ms",
+            )
+            if (v := getattr(link, k)) is not None
         }
+        return LinkProfile.technology(link.technology, **overrides)
 
 
 def _explain(path: str, exc: ValidationError) -> str:
@@ -281,10 +286,16 @@ def _explain(path: str, exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"])
         field = next((str(p) for p in reversed(err["loc"]) if isinstance(p, str)), "")
         unit = _unit(field)
-        value = err.get("input")
         msg = re.sub(r"^Value error, ", "", err["msg"])
+        if not loc:  # a check across fields: its message names them; never dump the document
+            lines.append(f"{path}: {msg}")
+            continue
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict | list) else f"<{type(value).__name__}>"
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
         lines.append(
-            f"{path}: field '{loc}' = {value!r}: {msg}" + (f" (unit: {unit})" if unit else "")
+            f"{path}: field '{loc}' = {shown}: {msg}" + (f" (unit: {unit})" if unit else "")
         )
     return "\n".join(lines)
 
@@ -296,6 +307,27 @@ def parse_scenario(doc: object, origin: str = "<scenario>") -> Scenario:
         return Scenario.model_validate(doc)
     except ValidationError as exc:
         raise ScenarioError(_explain(origin, exc)) from None
+
+
+# The head at the last cut is the whole model: a cut table that disagrees with the whole-model
+# median by more than this was measured under different conditions and would mislead the sweep.
+PROFILE_TOLERANCE = 0.25
+
+
+def check_profile(entry: dict, where: str) -> None:
+    """The head of the last cut (the whole model) must match the model's median."""
+    cuts = entry.get("split_points") or []
+    if not cuts:
+        return
+    last = max(cuts, key=lambda p: p["index"])
+    whole, head = float(entry["median_ms"]), float(last["head_median_ms"])
+    if whole > 0 and abs(head - whole) / whole > PROFILE_TOLERANCE:
+        raise ScenarioError(
+            f"{where}: {entry['workload']}/{entry['variant']} is inconsistent: the head at the "
+            f"last cut (index {last['index']}) takes {head:.4g} ms but the whole model "
+            f"{whole:.4g} ms (more than {PROFILE_TOLERANCE:.0%} apart); re-measure it with "
+            "`edgesplit device bench`"
+        )
 
 
 def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
@@ -333,6 +365,7 @@ def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
             f"{origin}: field 'workload.profile_slowdown' = {slow!r}: expected a factor > 0 "
             "(unit: times slower than the profiled machine)"
         )
+    check_profile(entry, f"{origin}: field 'workload.device_profile' ({profile_path})")
     wl.setdefault("device_model_ms", entry["median_ms"] * slow)
     # A variant without a cut table (cuts at contrib ops fail) borrows the FP32 one.
     splits = entry.get("split_points") or models.get((name, "fp32"), {}).get("split_points", [])

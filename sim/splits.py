@@ -1,19 +1,26 @@
-"""Split-point sweep (Neurosurgeon's study): every cut of the model, simulated on the link."""
+"""Split-point sweep (Neurosurgeon's study): every cut of the model, and running it all locally.
+
+A cut at the last layer still sends its (small) output to the cloud and waits for the answer, so
+it is not "device-only": running the whole model on the device, with no round trip, is its own
+candidate in every sweep.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-from edgesplit.sim.model import simulate
+from edgesplit.sim.model import RunResult, simulate
 from edgesplit.sim.scenario import Policy, Scenario
+
+DEVICE_ONLY = -1  # the row index of the local candidate
 
 
 @dataclass
 class SplitRow:
-    index: int
-    tensor_bytes: int
-    device_ms: float  # mean per request: head on the device (and queueing for it)
+    index: int  # the cut; DEVICE_ONLY for the whole model on the device
+    label: str  # "device-only" or "cut k"
+    tensor_bytes: int  # sent per request
+    device_ms: float  # mean per request: head (or whole model) on the device, with queueing
     uplink_ms: float
     cloud_ms: float  # cloud queue + tail
     downlink_ms: float
@@ -22,44 +29,50 @@ class SplitRow:
     device_energy_mj: float  # compute + radio, per request
 
 
-def split_sweep(scenario: Scenario, requests: int = 500, seed: int | None = None) -> list[SplitRow]:
-    """Simulate the workload with the split fixed at each split point in turn."""
+def _row(index: int, label: str, run: RunResult) -> SplitRow:
     from edgesplit.sim.report import summarise
 
-    rows = []
+    st, s = run.stats, summarise(run)
+    return SplitRow(
+        index=index,
+        label=label,
+        tensor_bytes=round(st.mean("bytes_up")),
+        device_ms=1e3 * (st.mean("device_wait_s") + st.mean("device_compute_s")),
+        uplink_ms=1e3 * st.mean("link_up_s"),
+        cloud_ms=1e3 * (st.mean("cloud_queue_s") + st.mean("cloud_compute_s")),
+        downlink_ms=1e3 * st.mean("link_down_s"),
+        latency_ms=st.latency_ms.mean,
+        p95_ms=s["latency_ms"]["p95"],
+        device_energy_mj=1e3
+        * (s["energy_j"]["device_compute"] + s["energy_j"]["radio"])
+        / max(1, st.completed),
+    )
+
+
+def split_sweep(scenario: Scenario, requests: int = 500, seed: int | None = None) -> list[SplitRow]:
+    """The whole model on the device, then the split fixed at each split point in turn."""
+    local = simulate(scenario, Policy.model_validate({"kind": "device-only"}), seed, requests)
+    rows = [_row(DEVICE_ONLY, "device-only", local)]
     for sp in scenario.workload.split_points:
-        run = simulate(scenario, Policy(kind="split", split_index=sp.index), seed, requests)
-        recs = [r for r in run.records if r.done]
-        s = summarise(run)
-        lat = np.array([r.latency_s for r in recs]) * 1e3
-        rows.append(
-            SplitRow(
-                index=sp.index,
-                tensor_bytes=sp.tensor_bytes,
-                device_ms=1e3
-                * float(np.mean([r.device_wait_s + r.device_compute_s for r in recs])),
-                uplink_ms=1e3 * float(np.mean([r.link_up_s for r in recs])),
-                cloud_ms=1e3 * float(np.mean([r.cloud_queue_s + r.cloud_compute_s for r in recs])),
-                downlink_ms=1e3 * float(np.mean([r.link_down_s for r in recs])),
-                latency_ms=float(lat.mean()),
-                p95_ms=float(np.percentile(lat, 95)),
-                device_energy_mj=1e3
-                * (s["energy_j"]["device_compute"] + s["energy_j"]["radio"])
-                / max(1, len(recs)),
-            )
-        )
+        pol = Policy.model_validate({"kind": "split", "split_index": sp.index})
+        run = simulate(scenario, pol, seed, requests)
+        rows.append(_row(sp.index, f"cut {sp.index}", run))
     return rows
 
 
+def best_row(rows: list[SplitRow]) -> SplitRow:
+    """The candidate with the lowest mean latency (ties: device-only, then the deeper cut)."""
+    return min(rows, key=lambda r: (r.latency_ms, r.index != DEVICE_ONLY, -r.index))
+
+
 def best_split_index(rows: list[SplitRow]) -> int:
-    """The cut with the lowest mean latency (ties: the deeper cut, which sends less)."""
-    return min(rows, key=lambda r: (r.latency_ms, -r.index)).index
+    return best_row(rows).index
 
 
 def with_uplink(scenario: Scenario, up_mbps: float) -> Scenario:
     """The scenario with every link's uplink capped at ``up_mbps`` (Mbit/s)."""
     links = [
-        link.model_copy(update={"up_mbps": min(up_mbps, scenario.link_params(i)["up_mbps"])})
+        link.model_copy(update={"up_mbps": min(up_mbps, scenario.link_profile(i).up_mbps)})
         for i, link in enumerate(scenario.links)
     ]
     return scenario.model_copy(update={"links": links})

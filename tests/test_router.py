@@ -12,17 +12,19 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
 from edgesplit.cloud.serve import ServerThread
-from edgesplit.device.cloud_client import CloudClient, CloudUnavailable
+from edgesplit.device.cloud_client import CloudClient
+from edgesplit.device.link import LinkProfile
+from edgesplit.device.link_emulator import LinkEmulator
 from edgesplit.device.policy import LinkEstimator, PolicyConfig, RequestCosts, SplitOption
 from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.device.router import Router
 from edgesplit.device.telemetry import TelemetryLog, read_telemetry
-from edgesplit.sim.emulator import LinkEmulator, LinkProfile
 
 SLOW = LinkProfile(
     "test",
@@ -107,7 +109,7 @@ def test_outage_falls_back_degraded_then_recovers(server, kws, tmp_path):
         emu.cut(True)
         first = router.handle(task, items[1].x, _costs(task))
         assert (first.route, first.degraded) == ("fallback", True)
-        assert "unreachable after 2 attempts" in first.error and first.label
+        assert first.error == "timeout" and first.attempts == 2 and first.label
         assert first.client_wait_ms >= 2 * 500  # two attempts, each waited out its timeout
         assert router.client.breaker.state == "open"  # 2 failures open it
         second = router.handle(task, items[2].x, _costs(task))
@@ -119,13 +121,21 @@ def test_outage_falls_back_degraded_then_recovers(server, kws, tmp_path):
         assert back.route == "cloud" and router.client.breaker.state == "closed"
 
 
-def test_client_errors_are_not_retried_and_do_not_open_the_circuit(server):
+def test_client_errors_are_not_retried_and_do_not_open_the_circuit(server, kws, tmp_path):
     client = CloudClient(server.url, timeout_s=2, retries=3, breaker=CircuitBreaker(1, 60))
-    with pytest.raises(CloudUnavailable, match="refused the request: HTTP 404"):
-        client.infer("no-such-model", {"mfcc": np.zeros((1, 1, 49, 10), np.float32)})
+    missing = client.attempt("no-such-model", {"mfcc": np.zeros((1, 1, 49, 10), np.float32)})
+    assert not missing.called.ok and not missing.called.retryable
+    assert "refused: HTTP 404" in missing.called.error
+    bad = client.attempt("kws-large", {"mfcc": np.zeros((1, 3), np.float32)})
+    assert "HTTP 400" in bad.called.error and not bad.called.retryable
+    # Through the flow: one attempt, no retry, and the circuit stays closed.
+    task, items = kws
+    task = replace(task, cloud_model="no-such-model")
+    router = Router(PolicyConfig("cloud-only"), client, LinkEstimator(2, 2, 60), trace=True)
+    ans = router.handle(task, items[0].x, _costs(task))
+    assert ans.route == "fallback" and ans.attempts == 1 and "HTTP 404" in ans.error
+    assert ans.stages[1].startswith("call:cloud#1:refused")
     assert client.breaker.state == "closed" and client.available()
-    with pytest.raises(CloudUnavailable, match="HTTP 400"):
-        client.infer("kws-large", {"mfcc": np.zeros((1, 3), np.float32)})
 
 
 def test_emulator_rate_limit_and_profile_change(server):
