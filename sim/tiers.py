@@ -160,9 +160,10 @@ def simulate_tiers(
             hops_used[c, i] = 1
             prev = b
 
-    def choose(w: int) -> list[Boundary]:
+    def choose(w: int) -> tuple[list[Boundary], bool]:
+        """The placement for this request, and whether an outage pushed it off its first choice."""
         if not placement.auto:
-            return fixed
+            return fixed, False
         now = env.now
         backlog = np.array(
             [max(0.0, min(stations[i][w if i == 0 else 0].free_at) - now) * 1e3 for i in range(n_t)]
@@ -170,11 +171,15 @@ def simulate_tiers(
         down = np.array(
             [links[i][w if i == 0 else 0].cut_until(now) is not None for i in range(n_t - 1)]
         )
-        est = static + uses @ backlog + np.where(hops_used @ down > 0, math.inf, 0.0)
-        best = int(np.argmin(est))
+        est = static + uses @ backlog
+        wanted = int(np.argmin(est))
+        blocked = hops_used @ down > 0
+        if blocked.all():
+            return cands[wanted], False  # nothing reachable: the hop's outage handles it
+        best = int(np.argmin(np.where(blocked, math.inf, est)))
         name = label(sc, cands[best])
         run.chosen[name] = run.chosen.get(name, 0) + 1
-        return cands[best]
+        return cands[best], best != wanted
 
     def compute(i: int, w: int, ref_ms: float):
         mean_s = ref_ms * tiers[i].slowdown / 1e3
@@ -202,9 +207,9 @@ def simulate_tiers(
 
     def request(w: int):
         t0 = env.now
-        bounds = choose(w)
+        bounds, degraded = choose(w)
         prev: Boundary = "start"
-        answered, degraded = n_t - 1, False
+        answered = n_t - 1
         for i, b in enumerate(bounds):
             seg = pos[b][1] - pos[prev][1]
             if seg > 0:

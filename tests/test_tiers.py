@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from edgesplit.sim.scenario import ScenarioError
-from edgesplit.sim.tier_scenario import parse_tier_scenario
+from edgesplit.sim.tier_scenario import load_tier_scenario, parse_tier_scenario
 from edgesplit.sim.tiers import candidates, label, simulate_tiers, summarise_tiers
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "sim" / "scenarios"
@@ -174,3 +174,83 @@ def test_bad_input_names_the_field(edit, message):
     edit(d)
     with pytest.raises(ScenarioError, match=message):
         parse_tier_scenario(d, "x.yaml")
+
+
+def test_seed_scenarios_load_and_compare():
+    """The shipped chains: on-device KWS vs none, tethered vs stand-alone glasses."""
+    files = sorted(SCENARIOS.glob("*-?tier.yaml"))
+    assert {f.stem for f in files} >= {
+        "earbuds-3tier",
+        "earbuds-nomodel-3tier",
+        "glasses-tethered-3tier",
+        "glasses-standalone-2tier",
+    }
+    for f in files:
+        sc = load_tier_scenario(f)
+        for p in sc.placements:
+            s = summarise_tiers(simulate_tiers(sc, p, requests=200))
+            assert s["completed"] + s["lost"] == 200
+            assert all(t["energy_j"]["idle"] >= 0 for t in s["tiers"])
+    # a phone out of range: a bud with a model answers alone, a bud without one cannot
+    kws = load_tier_scenario(SCENARIOS / "earbuds-3tier.yaml")
+    none = load_tier_scenario(SCENARIOS / "earbuds-nomodel-3tier.yaml")
+    with_model = summarise_tiers(simulate_tiers(kws, "phone", requests=3000))
+    without = summarise_tiers(simulate_tiers(none, "phone", requests=3000))
+    assert with_model["degraded"] > 0 and with_model["lost"] == 0
+    assert without["lost"] > 0 and without["degraded"] == 0
+
+
+def test_placement_sweep_moves_the_cut_as_the_wearable_link_falls():
+    from edgesplit.sim.tier_scenario import load_tier_doc
+    from edgesplit.sim.tier_sweep import best_per_point, placement_sweep
+
+    doc = load_tier_doc(SCENARIOS / "earbuds-3tier.yaml")
+    rows = placement_sweep(doc, [0.05, 5.0], [0.0], hop=0, requests=300)
+    best = best_per_point(rows, "p95", {"auto"})
+    # a slow BLE link: send the small tensor after the bud's first layer; a fast one: the input
+    assert best[(0.05, 0.0)].placement == "earbud head > phone"
+    assert best[(5.0, 0.0)].placement == "phone"
+
+
+def test_cli_tiers_and_sweep(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    cli = [sys.executable, "-m", "edgesplit.cli", "sim"]
+    f = str(SCENARIOS / "glasses-tethered-3tier.yaml")
+    res = subprocess.run(
+        [*cli, "tiers", f, "--requests", "200", "--json"], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert [s["placement"] for s in out][:3] == ["glasses", "phone", "cloud via phone"]
+    assert (
+        out[1]["tiers"][1]["battery_hours"] < out[1]["tiers"][1]["battery_hours_without_wearables"]
+    )
+    res = subprocess.run(
+        [
+            *cli,
+            "tier-sweep",
+            f,
+            "--link-mbps",
+            "0.2",
+            "--link-mbps",
+            "20",
+            "--phone-util",
+            "0",
+            "--requests",
+            "100",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "glasses-tethered-3tier-placement-sweep.png").stat().st_size > 10_000
+    bad = subprocess.run(
+        [*cli, "tier-sweep", f, "--phone-util", "1.5"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--phone-util 1.5" in bad.stderr
+    assert "Traceback" not in bad.stderr
