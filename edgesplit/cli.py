@@ -9,6 +9,7 @@ from edgesplit.cloud_cli import cloud_app
 from edgesplit.demo import demo_command
 from edgesplit.device_cli import device_app
 from edgesplit.errors import EdgesplitError
+from edgesplit.phone_cli import phone_app
 from edgesplit.sim_cli import sim_app
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(device_app, name="device")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(sim_app, name="sim")
+app.add_typer(phone_app, name="phone")
 app.command("demo")(demo_command)
 
 

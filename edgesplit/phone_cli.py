@@ -1,0 +1,102 @@
+"""``edgesplit phone serve``: the phone hub between wearables and the cloud, on emulated links."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgesplit.output import fail
+
+phone_app = typer.Typer(help="Phone hub: wearables -> phone -> cloud.", no_args_is_help=True)
+LINKS = ("ble", "wifi", "lte", "5g", "none")
+
+
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            fail(f"{option} {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
+@phone_app.command("serve")
+def serve_command(
+    cloud: Annotated[
+        str | None, typer.Option(help="the cloud's OIP URL (e.g. http://127.0.0.1:8000)")
+    ] = None,
+    route: Annotated[str, typer.Option(help="default route: phone | cloud")] = "cloud",
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=ONNX path the phone runs itself (default: kws=the FP32 KWS)"),
+    ] = None,
+    cloud_model: Annotated[
+        list[str] | None, typer.Option(help="NAME=the cloud's model name (default kws=kws-small)")
+    ] = None,
+    cloud_link: Annotated[
+        str, typer.Option(help="emulated phone->cloud link: " + " | ".join(LINKS))
+    ] = "lte",
+    wearable_link: Annotated[
+        str, typer.Option(help="emulated wearable->phone link: " + " | ".join(LINKS))
+    ] = "ble",
+    cloud_timeout_s: Annotated[float, typer.Option(min=0.001, help="wait for the cloud (s)")] = 1.0,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="hub port (0: any free)")] = 0,
+    seed: Annotated[int, typer.Option(help="seed of the link emulators")] = 0,
+) -> None:
+    """Serve until Ctrl-C; prints one JSON line with the URLs wearables and tools should use."""
+    from edgesplit.device.link import LinkProfile
+    from edgesplit.device.link_emulator import LinkEmulator
+    from edgesplit.device.workloads import kws
+    from edgesplit.phone_hub import LocalModel, PhoneHub
+
+    if route not in ("phone", "cloud"):
+        fail(f"--route {route!r}: expected phone or cloud")
+    for opt, val in (("--cloud-link", cloud_link), ("--wearable-link", wearable_link)):
+        if val not in LINKS:
+            fail(f"{opt} {val!r}: expected one of {', '.join(LINKS)}")
+    paths = _pairs(model or [], "--model") or {"kws": str(kws.model_path("fp32"))}
+    names = _pairs(cloud_model or [], "--cloud-model") or {"kws": "kws-small"}
+    models = {}
+    for name, path in paths.items():
+        if not Path(path).is_file():
+            fail(f"--model {name}={path}: no such ONNX file")
+        models[name] = LocalModel(Path(path))
+    with contextlib.ExitStack() as stack:
+        cloud_url = cloud
+        if cloud and cloud_link != "none":
+            host, _, port_s = cloud.removeprefix("http://").rstrip("/").partition(":")
+            if not port_s.isdigit():
+                fail(f"--cloud {cloud!r}: expected http://HOST:PORT")
+            emu = LinkEmulator((host, int(port_s)), LinkProfile.technology(cloud_link), seed)
+            cloud_url = stack.enter_context(emu).url
+        hub = stack.enter_context(
+            PhoneHub(models, cloud_url, route, names, cloud_timeout_s, port=port)  # type: ignore[arg-type]
+        )
+        wearable_url = hub.url
+        if wearable_link != "none":
+            emu = LinkEmulator(
+                (hub.host, hub.port), LinkProfile.technology(wearable_link), seed + 1
+            )
+            wearable_url = stack.enter_context(emu).url
+        info = {
+            "hub": hub.url,
+            "wearables_connect_to": wearable_url,
+            "cloud_via": cloud_url,
+            "wearable_link": wearable_link,
+            "cloud_link": cloud_link if cloud else None,
+            "route": route,
+            "models": sorted(models),
+        }
+        typer.echo(json.dumps(info), nl=True)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+        typer.echo(json.dumps({"stats": vars(hub.stats)}))
