@@ -169,7 +169,86 @@ def tier_sweep_command(
         err_console.print(f"wrote {png}")
 
 
+def validate_tiers_command(
+    requests: Annotated[
+        int, typer.Option(min=5, help="real requests per placement per round")
+    ] = 40,
+    rate_per_s: Annotated[float, typer.Option(min=0.01, help="Poisson arrival rate (1/s)")] = 3.0,
+    rounds: Annotated[int, typer.Option(min=1, help="rounds (machine load shows as spread)")] = 2,
+    seed: Annotated[int, typer.Option(help="seed of the script, emulators and simulator")] = 3,
+    max_error: Annotated[float, typer.Option(help="goal: relative error of p50 and p95")] = 0.15,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the report as JSON")
+    ] = None,
+) -> None:
+    """The three-tier chain: a real phone hub over emulated BLE and LTE vs the simulator."""
+    from rich.table import Table
+
+    from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
+    from edgesplit.cloud.serve import ServerThread
+    from edgesplit.device.workloads import get, kws
+    from edgesplit.phone_hub import LocalModel
+    from edgesplit.tier_validate import validate_tiers
+
+    feed = get("earbuds-kws").split_feed()
+    phone = LocalModel(kws.model_path("fp32"))
+    with (
+        err_console.status("validating the three-tier chain...") as status,
+        ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-small"])) as cloud,
+    ):
+        report = validate_tiers(
+            cloud.url, "kws-small", phone, feed, requests, rate_per_s, rounds, seed, status.update
+        )
+    table = Table(
+        title=f"earbud -> BLE -> phone hub -> LTE -> cloud: real vs sim, {rounds} rounds x "
+        f"{requests} requests at {rate_per_s:g}/s"
+    )
+    for c in (
+        "round",
+        "placement",
+        "real p50",
+        "sim p50",
+        "err p50",
+        "real p95",
+        "sim p95",
+        "err p95",
+    ):
+        table.add_column(c, justify="right")
+    ok = True
+    for r in report["rounds"]:
+        table.add_row(
+            str(r["round"]),
+            r["placement"],
+            f"{r['real_p50_ms']:.1f}",
+            f"{r['sim_p50_ms']:.1f}",
+            f"{r['p50_rel_error']:.1%}",
+            f"{r['real_p95_ms']:.1f}",
+            f"{r['sim_p95_ms']:.1f}",
+            f"{r['p95_rel_error']:.1%}",
+        )
+    for route, m in report["mean"].items():
+        ok &= m["p50_rel_error"] <= max_error and m["p95_rel_error"] <= max_error
+        table.add_row(
+            "mean",
+            route,
+            f"{m['real_p50_ms']:.1f}",
+            f"{m['sim_p50_ms']:.1f}",
+            f"{m['p50_rel_error']:.1%}",
+            f"{m['real_p95_ms']:.1f}",
+            f"{m['sim_p95_ms']:.1f}",
+            f"{m['p95_rel_error']:.1%}",
+        )
+    console.print(table)
+    report["within_goal"] = ok
+    console.print(
+        f"goal (mean error <= {max_error:.0%}): " + ("[green]met[/]" if ok else "[red]missed[/]")
+    )
+    if json_out:
+        write_json(json_out, report)
+
+
 def register(app: typer.Typer) -> None:
     """Add the tier commands to ``edgesplit sim``."""
     app.command("tiers")(tiers_command)
     app.command("tier-sweep")(tier_sweep_command)
+    app.command("validate-tiers")(validate_tiers_command)

@@ -101,8 +101,12 @@ def simulate_tiers(
     placement: str | Placement,
     seed: int | None = None,
     requests: int | None = None,
+    arrivals_s: list[float] | None = None,
 ) -> TierRun:
-    """Run one placement (a Placement or a name in the scenario); every draw comes from ``seed``."""
+    """Run one placement (a Placement or a name in the scenario); every draw comes from ``seed``.
+
+    ``arrivals_s`` replaces the Poisson arrivals with these times (s), taken in turn by the
+    wearables (a real run's request script, for validation)."""
     if not isinstance(placement, Placement):
         found = [p for p in sc.placements if p.name == placement]
         if not found:
@@ -248,6 +252,16 @@ def simulate_tiers(
             env.process(request(int(draws.uniform() * wear)))
         state["arriving"] = False
 
+    def scripted():
+        for k, t in enumerate(sorted(arrivals_s or [])):
+            yield env.timeout(max(0.0, t - env.now))
+            env.process(request(k % wear))
+        state["arriving"] = False
+
+    # The tier's own requests draw from a stream of their own, so that loading the phone leaves
+    # the wearables' arrivals and service draws as they were (common random numbers in sweeps).
+    own_draws = Draws(np.random.default_rng([sc.seed if seed is None else seed, 1]))
+
     def own(i: int):
         t = tiers[i]
         st = stations[i][0]
@@ -261,10 +275,10 @@ def simulate_tiers(
             run.own_latency_ms.add((env.now - now) * 1e3)
 
         while state["arriving"]:
-            yield env.timeout(draws.exponential(1.0 / t.own_rate_per_s))
+            yield env.timeout(own_draws.exponential(1.0 / t.own_rate_per_s))
             env.process(one())
 
-    env.process(arrivals())
+    env.process(scripted() if arrivals_s is not None else arrivals())
     for i, t in enumerate(tiers):
         if i and t.own_rate_per_s > 0 and t.own_service_ms > 0:
             env.process(own(i))

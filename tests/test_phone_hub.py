@@ -150,3 +150,23 @@ def test_phone_serve_bad_option_is_one_line():
     )
     assert res.returncode == 2 and "--cloud-link 'carrier-pigeon'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_validate_tiers_real_hub_against_the_simulator(kws_workload):
+    """A short `sim validate-tiers`: both placements run for real and simulated on one script.
+
+    The goal (15 %) is for the command's longer runs; on this shared, loaded machine a dozen
+    requests only bound the p50 loosely (the real run is one draw and pays scheduler delays)."""
+    from edgesplit.tier_validate import validate_tiers
+
+    phone = LocalModel(kws.model_path("fp32"))
+    with ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-small"])) as cloud:
+        rep = validate_tiers(cloud.url, "kws-small", phone, kws_workload.split_feed(), 12, 4.0, 1)
+    assert [r["placement"] for r in rep["rounds"]] == ["phone", "cloud"]
+    for r in rep["rounds"]:
+        assert r["bytes_up_per_request"] > 1960  # the MFCC window plus OIP and HTTP headers
+        assert r["p50_rel_error"] < 0.5
+    # the cloud placement adds an LTE round trip (2 x 40 ms one way), in both worlds
+    phone_row, cloud_row = rep["rounds"]
+    assert cloud_row["sim_p50_ms"] > phone_row["sim_p50_ms"] + 80
+    assert cloud_row["real_p50_ms"] > phone_row["real_p50_ms"] + 80
