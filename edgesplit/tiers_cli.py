@@ -190,7 +190,9 @@ def validate_tiers_command(
     from edgesplit.phone_hub import LocalModel
     from edgesplit.tier_validate import validate_tiers
 
-    feed = get("earbuds-kws").split_feed()
+    split_feed = get("earbuds-kws").split_feed
+    assert split_feed is not None  # the KWS workload has one
+    feed = split_feed()
     phone = LocalModel(kws.model_path("fp32"))
     with (
         err_console.status("validating the three-tier chain...") as status,
