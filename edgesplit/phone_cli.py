@@ -100,3 +100,35 @@ def serve_command(
             signal.signal(sig, lambda *_: stop.set())
         stop.wait()
         typer.echo(json.dumps({"stats": vars(hub.stats)}))
+
+
+@phone_app.command("demo")
+def demo_command(
+    duration: Annotated[float, typer.Option(min=3, help="seconds in all (three phases)")] = 30.0,
+    telemetry: Annotated[Path, typer.Option(help="JSON lines, one per request")] = Path(
+        "out/phone-demo.jsonl"
+    ),
+    headless: Annotated[bool, typer.Option(help="no live table, only the summary")] = False,
+) -> None:
+    """Earbuds -> BLE -> phone hub (own process) -> LTE -> cloud, with LTE then BLE cut."""
+    from rich.live import Live
+    from rich.table import Table
+
+    from edgesplit.output import console
+    from edgesplit.phone_demo import run_demo
+
+    def table(counts: object, last: dict | None) -> Table:
+        t = Table(title="earbuds -> phone hub -> cloud" + (f" ({last['phase']})" if last else ""))
+        for c in ("earbud", "route", "answer", "requests"):
+            t.add_column(c, justify="right")
+        for (bud, route, flag), n in sorted(counts.items()):  # type: ignore[attr-defined]
+            t.add_row(bud, route, flag, str(n))
+        return t
+
+    if headless:
+        counts = run_demo(duration, telemetry)
+    else:
+        with Live(table({}, None), console=console, refresh_per_second=4) as live:
+            counts = run_demo(duration, telemetry, on_event=lambda e, c: live.update(table(c, e)))
+    console.print(table(counts, None))
+    console.print(f"telemetry: {telemetry}")
