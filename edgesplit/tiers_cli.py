@@ -13,7 +13,7 @@ import typer
 from edgesplit.output import console, err_console, fail, write_json
 
 ScenarioArg = Annotated[
-    Path, typer.Argument(help="three-tier scenario YAML (sim/scenarios/*tier*)")
+    Path, typer.Argument(help="three-tier scenario YAML (sim/scenarios/tiers/)")
 ]
 
 

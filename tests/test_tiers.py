@@ -10,7 +10,7 @@ from edgesplit.sim.scenario import ScenarioError
 from edgesplit.sim.tier_scenario import load_tier_scenario, parse_tier_scenario
 from edgesplit.sim.tiers import candidates, label, simulate_tiers, summarise_tiers
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "sim" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "sim" / "scenarios" / "tiers"
 
 # An ideal hop: no delay, jitter, loss or promotion, and a rate that makes serialisation ~0.
 IDEAL = {
