@@ -35,10 +35,11 @@ def serve_command(
     route: Annotated[str, typer.Option(help="default route: phone | cloud")] = "cloud",
     model: Annotated[
         list[str] | None,
-        typer.Option(help="NAME=ONNX path the phone runs itself (default: kws=the FP32 KWS)"),
+        typer.Option(help="NAME=ONNX the phone runs (default: kws, the FP32 KWS, and kws-tail)"),
     ] = None,
     cloud_model: Annotated[
-        list[str] | None, typer.Option(help="NAME=the cloud's model name (default kws=kws-small)")
+        list[str] | None,
+        typer.Option(help="NAME=the cloud's model (default kws=kws-small, kws-tail)"),
     ] = None,
     cloud_link: Annotated[
         str, typer.Option(help="emulated phone->cloud link: " + " | ".join(LINKS))
@@ -54,7 +55,7 @@ def serve_command(
     from edgesplit.device.link import LinkProfile
     from edgesplit.device.link_emulator import LinkEmulator
     from edgesplit.device.workloads import kws
-    from edgesplit.phone_hub import LocalModel, PhoneHub
+    from edgesplit.phone_hub import LocalModel, PhoneHub, kws_tail_model
 
     if route not in ("phone", "cloud"):
         fail(f"--route {route!r}: expected phone or cloud")
@@ -62,12 +63,17 @@ def serve_command(
         if val not in LINKS:
             fail(f"{opt} {val!r}: expected one of {', '.join(LINKS)}")
     paths = _pairs(model or [], "--model") or {"kws": str(kws.model_path("fp32"))}
-    names = _pairs(cloud_model or [], "--cloud-model") or {"kws": "kws-small"}
+    names = _pairs(cloud_model or [], "--cloud-model") or {
+        "kws": "kws-small",
+        "kws-tail": "kws-tail",
+    }
     models = {}
     for name, path in paths.items():
         if not Path(path).is_file():
             fail(f"--model {name}={path}: no such ONNX file")
         models[name] = LocalModel(Path(path))
+    if not model:  # the default: also finish a KWS cut on the earbud (earbud head > phone tail)
+        models["kws-tail"] = kws_tail_model()
     with contextlib.ExitStack() as stack:
         cloud_url = cloud
         if cloud and cloud_link != "none":

@@ -1,10 +1,12 @@
 """``edgesplit phone demo``: earbuds -> phone hub -> cloud as separate components on emulated links.
 
 The cloud service runs here on loopback behind an emulated LTE link; the phone hub is its own
-process (``edgesplit phone serve``) behind an emulated BLE link; two earbuds (one with the INT8
-KWS, one without a model, as today's products) send held-out KWS windows in turn. The run has
+process (``edgesplit phone serve``) behind an emulated BLE link; three earbuds send held-out KWS
+windows in turn: one with the INT8 KWS, one without a model (today's products), and one that
+runs the head of the model and sends the activation at the cut (the hub's route finishes it:
+``device+cloud``, or ``device+phone`` when the phone finishes it). The run has
 three phases: both links up, the LTE link cut (the phone answers, degraded), the BLE link cut
-(the earbud with a model answers itself, degraded; the other cannot). Every request is one
+(an earbud with a model answers itself, degraded; the one without cannot). Every request is one
 telemetry line (``device/telemetry.py``) with the route (``device``, ``phone``, ``cloud``).
 """
 
@@ -42,6 +44,7 @@ def run_demo(
     from edgesplit.cloud.serve import ServerThread
     from edgesplit.device.link import LinkProfile
     from edgesplit.device.link_emulator import LinkEmulator
+    from edgesplit.device.tasks import kws_head
     from edgesplit.device.telemetry import TelemetryLog
     from edgesplit.device.workloads import get, kws
     from edgesplit.phone_hub import LocalModel, Wearable
@@ -87,9 +90,12 @@ def run_demo(
         ble = stack.enter_context(
             LinkEmulator((host, int(port)), LinkProfile.technology("ble"), seed=2)
         )
+        own = LocalModel(kws.model_path("int8"))
+        head, _index = kws_head()
         buds = {
-            "earbud-kws": Wearable(ble.url, LocalModel(kws.model_path("int8")), bud_timeout_s),
+            "earbud-kws": Wearable(ble.url, own, bud_timeout_s),
             "earbud-nomodel": Wearable(ble.url, None, bud_timeout_s),
+            "earbud-split": Wearable(ble.url, own, bud_timeout_s),  # head here, tail up the chain
         }
         log = stack.enter_context(TelemetryLog(telemetry, fsync=False))
         t0 = time.perf_counter()
@@ -98,11 +104,14 @@ def run_demo(
             phase = PHASES[min(2, int(3 * now / duration_s))]
             lte.cut(phase == "LTE cut")
             ble.cut(phase == "BLE cut")
-            name = list(buds)[k % 2]
+            name = list(buds)[k % len(buds)]
             k += 1
             event: dict = {"t_s": round(now, 3), "phase": phase, "wearable": name}
             try:
-                ans = buds[name].infer("kws", feed)
+                if name == "earbud-split":
+                    ans = buds[name].infer_split(head, "kws-tail", feed)
+                else:
+                    ans = buds[name].infer("kws", feed)
                 label = kws.labels()[int(ans.outputs["logits"].argmax())]
                 event |= {
                     "route": ans.route,

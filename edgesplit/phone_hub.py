@@ -106,6 +106,26 @@ class LocalModel:
         return dict(zip(self.runner.output_names, self.runner.run(inputs), strict=True))
 
 
+def kws_tail_model(threads: int = 1) -> LocalModel:
+    """The phone's half of a cut KWS: the FP32 DS-CNN from the cut ``kws-tail`` expects.
+
+    The earbud runs ``device/tasks.py``'s head and sends the activation; the phone (or the
+    cloud's ``kws-tail``) finishes it. Extracted once per process into a temporary file."""
+    import tempfile
+
+    import onnx
+
+    from edgesplit.device.tasks import KWS_CUT_TENSOR
+    from edgesplit.device.workloads import kws
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(kws.model_path("fp32"))))
+    outputs = [o.name for o in model.graph.output]
+    tail = onnx.utils.Extractor(model).extract_model([KWS_CUT_TENSOR], outputs)
+    path = Path(tempfile.mkdtemp(prefix="edgesplit-kws-tail-")) / "tail.onnx"
+    onnx.save(tail, str(path))
+    return LocalModel(path, threads)
+
+
 @dataclass
 class HubStats:
     phone: int = 0
@@ -308,8 +328,30 @@ class Wearable:
     ) -> None:
         self.hub_url, self.local, self.timeout_s = hub_url.rstrip("/"), local, timeout_s
 
+    def infer_split(
+        self,
+        head: ModelRunner,
+        tail_model: str,
+        inputs: dict[str, np.ndarray],
+        route: str | None = None,
+    ) -> WearableAnswer:
+        """A cut across tiers: the head here, the tensor at the cut to the hub (phone or cloud
+        finishes it). Route ``device+phone`` or ``device+cloud``; when the hub cannot be reached
+        the wearable's whole model answers (the head alone cannot), degraded."""
+        act = dict(zip(head.output_names, head.run(inputs), strict=True))
+        ans = self.infer(tail_model, act, route, fallback_inputs=inputs)
+        if ans.route == "device":
+            return ans
+        return WearableAnswer(
+            ans.outputs, f"device+{ans.route}", ans.degraded, ans.total_ms, ans.sent_bytes
+        )
+
     def infer(
-        self, model: str, inputs: dict[str, np.ndarray], route: str | None = None
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        route: str | None = None,
+        fallback_inputs: dict[str, np.ndarray] | None = None,
     ) -> WearableAnswer:
         payload, n = encode_request(inputs)
         headers = {HEADER_LENGTH: str(n), "Content-Type": "application/octet-stream"}
@@ -341,5 +383,5 @@ class Wearable:
                 f"phone hub at {self.hub_url} unreachable and no model on the wearable "
                 f"(waited {self.timeout_s:g} s)"
             )
-        outputs = self.local(inputs)
+        outputs = self.local(fallback_inputs if fallback_inputs is not None else inputs)
         return WearableAnswer(outputs, "device", True, (time.perf_counter() - t0) * 1e3, 0)

@@ -32,17 +32,21 @@ CLOUD_TIMEOUT_S = 10.0
 
 
 def kws_cloud_repository(root: Path) -> Path:
-    """The shipped ``kws-small`` cloud config, with the model file as an absolute path.
+    """The shipped ``kws-small`` and ``kws-tail`` configs, with the model file as an absolute path.
 
     ``pkg://device/...`` resolves only when the repository root is on ``sys.path``; the
     installed ``edgesplit`` script runs from anywhere."""
     from edgesplit.cloud.repository import DEFAULT_REPOSITORY
     from edgesplit.device.workloads import kws
 
-    cfg = yaml.safe_load((DEFAULT_REPOSITORY / "kws-small" / "config.yaml").read_text())
-    cfg["model_file"] = str(kws.model_path("fp32"))
-    (root / "kws-small").mkdir(parents=True, exist_ok=True)
-    (root / "kws-small" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    for name in ("kws-small", "kws-tail"):
+        cfg = yaml.safe_load((DEFAULT_REPOSITORY / name / "config.yaml").read_text())
+        if "model_file" in cfg:
+            cfg["model_file"] = str(kws.model_path("fp32"))
+        else:
+            cfg["split_tail"]["source"] = str(kws.model_path("fp32"))
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / "config.yaml").write_text(yaml.safe_dump(cfg))
     return root
 
 

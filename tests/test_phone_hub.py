@@ -13,7 +13,7 @@ from edgesplit.device.link_emulator import LinkEmulator
 from edgesplit.device.workloads import kws
 
 from edgesplit.errors import InputError, LinkError
-from edgesplit.phone_hub import LocalModel, PhoneHub, Wearable
+from edgesplit.phone_hub import LocalModel, PhoneHub, Wearable, kws_tail_model
 
 # Generous budgets: the machine is shared and busy. The hub waits this long for the cloud (an LTE
 # exchange takes ~0.4 s with promotion); a wearable waits far longer for the hub, which itself
@@ -26,12 +26,13 @@ WEARABLE_TIMEOUT_S = 30.0
 def chain():
     phone_model = LocalModel(kws.model_path("fp32"))
     with contextlib.ExitStack() as stack:
-        cloud = stack.enter_context(ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-small"])))
+        repo = Repository(DEFAULT_REPOSITORY, ["kws-small", "kws-tail"])
+        cloud = stack.enter_context(ServerThread(repo))
         lte_profile = LinkProfile.technology("lte")
         lte = stack.enter_context(LinkEmulator((cloud.host, cloud.port), lte_profile, seed=1))
-        hub = PhoneHub(
-            {"kws": phone_model}, lte.url, "cloud", {"kws": "kws-small"}, CLOUD_TIMEOUT_S
-        )
+        models = {"kws": phone_model, "kws-tail": kws_tail_model()}
+        names = {"kws": "kws-small", "kws-tail": "kws-tail"}
+        hub = PhoneHub(models, lte.url, "cloud", names, CLOUD_TIMEOUT_S)
         stack.enter_context(hub)
         ble_profile = LinkProfile.technology("ble")
         ble = stack.enter_context(LinkEmulator((hub.host, hub.port), ble_profile, seed=2))
@@ -55,6 +56,21 @@ def test_cloud_route_through_the_phone(chain, feed):
     assert chain["ble"].stats.bytes_up >= ans.sent_bytes
     phone = bud.infer("kws", feed, route="phone")
     assert (phone.route, phone.degraded) == ("phone", False)
+
+
+def test_cut_across_tiers_earbud_head_then_phone_or_cloud_tail(chain, feed):
+    """Earbud head > phone tail, and earbud head > (phone relays) > cloud tail: both finish the
+    FP32 model, so both give the whole model's logits; only the cut's activation crosses BLE."""
+    from edgesplit.device.tasks import kws_head
+
+    head, _index = kws_head()
+    bud = Wearable(chain["ble"].url, timeout_s=WEARABLE_TIMEOUT_S)
+    whole = chain["phone_model"](feed)["logits"]
+    for route in ("phone", "cloud"):
+        ans = bud.infer_split(head, "kws-tail", feed, route=route)
+        assert (ans.route, ans.degraded) == (f"device+{route}", False)
+        np.testing.assert_allclose(ans.outputs["logits"], whole, rtol=1e-4, atol=1e-4)
+        assert ans.sent_bytes > 64 * 25 * 5 * 4  # the [1, 64, 25, 5] float32 activation
 
 
 def test_cellular_outage_is_answered_by_the_phone_degraded(chain, feed):
@@ -187,11 +203,14 @@ def test_phone_demo_shows_every_route_in_telemetry(tmp_path, kws_workload):
     by_phase: dict[str, list[dict]] = {}
     for e in events:
         by_phase.setdefault(e["phase"], []).append(e)
-    assert {(e["route"], e["degraded"]) for e in by_phase["links up"]} == {("cloud", False)}
-    assert {(e["route"], e["degraded"]) for e in by_phase["LTE cut"]} == {("phone", True)}
+    split = {"earbud-split": "device+"}  # the earbud that runs the head of the model
+    for e in by_phase["links up"]:
+        assert (e["route"], e["degraded"]) == (split.get(e["wearable"], "") + "cloud", False)
+    for e in by_phase["LTE cut"]:
+        assert (e["route"], e["degraded"]) == (split.get(e["wearable"], "") + "phone", True)
     ble_cut = by_phase["BLE cut"]
     assert ble_cut
     for e in ble_cut:
-        want = "device" if e["wearable"] == "earbud-kws" else "none"
+        want = "none" if e["wearable"] == "earbud-nomodel" else "device"
         assert (e["route"], e["degraded"]) == (want, True)
     assert all(e["sent_bytes"] == 0 for e in ble_cut if e["route"] == "device")
