@@ -10,6 +10,7 @@ from edgesplit.demo import demo_command
 from edgesplit.device_cli import device_app
 from edgesplit.errors import EdgesplitError
 from edgesplit.eval_cli import eval_command
+from edgesplit.phone_cli import phone_app
 from edgesplit.sim_cli import sim_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.add_typer(device_app, name="device")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(sim_app, name="sim")
+app.add_typer(phone_app, name="phone")
 app.command("demo")(demo_command)
 app.command("eval")(eval_command)
 

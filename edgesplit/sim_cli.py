@@ -334,3 +334,9 @@ def validate_command(
     )
     if json_out:
         write_json(json_out, report)
+
+
+# Three tiers (wearable -> phone -> cloud): sim tiers, tier-sweep, validate-tiers (tiers_cli.py).
+from edgesplit.tiers_cli import register as _register_tiers  # noqa: E402
+
+_register_tiers(sim_app)

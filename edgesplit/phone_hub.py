@@ -1,0 +1,387 @@
+"""The phone as a tier of its own: a hub that answers its wearables or escalates to the cloud.
+
+Wearables (earbuds, glasses) send Open Inference Protocol v2 requests to the hub over BLE; the hub
+runs its own model (a real ONNX Runtime session) or forwards the request unchanged to the cloud
+over a cellular or Wi-Fi link. Either hop can fail: when the cloud does not answer in time the hub
+answers itself, and when the hub cannot be reached a wearable with a model answers itself; both
+answers are flagged degraded. Each answer says who gave it (``X-Edgesplit-Route``: ``device``,
+``phone``, ``cloud``) so the live view and the telemetry can show the route.
+
+Standard library HTTP (a phone-class device installs no web framework) with the OIP binary
+extension, as ``device/oip_client.py`` speaks it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from edgesplit.device.oip_client import _DTYPES, _TO_OIP, HEADER_LENGTH, parse_infer_response
+from edgesplit.device.runtime import ModelRunner, SessionConfig
+from edgesplit.errors import InputError, LinkError
+
+HubRoute = Literal["phone", "cloud"]
+ROUTE_HEADER = "X-Edgesplit-Route"
+DEGRADED_HEADER = "X-Edgesplit-Degraded"
+_INFER = re.compile(r"^/v2/models/([A-Za-z0-9_.-]+)(?:/versions/[0-9]+)?/infer$")
+MAX_BODY_BYTES = 64 * 2**20  # a wearable never sends more than a few frames
+
+
+def encode_request(inputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
+    """An OIP infer body with binary tensors: the payload and its JSON header length."""
+    tensors, blobs = [], []
+    for name, arr in inputs.items():
+        arr = np.ascontiguousarray(arr)
+        blob = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        tensors.append(
+            {
+                "name": name,
+                "shape": list(arr.shape),
+                "datatype": _TO_OIP[arr.dtype],
+                "parameters": {"binary_data_size": len(blob)},
+            }
+        )
+        blobs.append(blob)
+    head = json.dumps({"inputs": tensors, "parameters": {"binary_data_output": True}}).encode()
+    return head + b"".join(blobs), len(head)
+
+
+def decode_request(body: bytes, header_length: str | None) -> dict[str, np.ndarray]:
+    """The inputs of an OIP infer body (binary or JSON data); InputError names what is wrong."""
+    try:
+        n = int(header_length) if header_length else len(body)
+        doc = json.loads(body[:n])
+        out, pos = {}, n
+        for t in doc["inputs"]:
+            dtype = _DTYPES[t["datatype"]]
+            size = (t.get("parameters") or {}).get("binary_data_size")
+            arr: np.ndarray
+            if size is None:
+                arr = np.asarray(t["data"], dtype=dtype)
+            else:
+                arr = np.frombuffer(body[pos : pos + size], dtype=dtype)
+                pos += size
+            out[t["name"]] = arr.reshape(t["shape"])
+        return out
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"infer request: not a valid OIP v2 body ({exc})") from None
+
+
+def encode_response(model: str, outputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
+    tensors, blobs = [], []
+    for name, arr in outputs.items():
+        arr = np.ascontiguousarray(arr)
+        blob = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        tensors.append(
+            {
+                "name": name,
+                "shape": list(arr.shape),
+                "datatype": _TO_OIP[arr.dtype],
+                "parameters": {"binary_data_size": len(blob)},
+            }
+        )
+        blobs.append(blob)
+    head = json.dumps({"model_name": model, "outputs": tensors}).encode()
+    return head + b"".join(blobs), len(head)
+
+
+class LocalModel:
+    """A model the hub (or a wearable) runs itself: an ORT session, outputs by name."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        self.runner = ModelRunner(path, SessionConfig(intra_op_threads=threads))
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Outputs by name; ModelInputError (an InputError) names a wrong input."""
+        return dict(zip(self.runner.output_names, self.runner.run(inputs), strict=True))
+
+
+def kws_tail_model(threads: int = 1) -> LocalModel:
+    """The phone's half of a cut KWS: the FP32 DS-CNN from the cut ``kws-tail`` expects.
+
+    The earbud runs ``device/tasks.py``'s head and sends the activation; the phone (or the
+    cloud's ``kws-tail``) finishes it. Extracted once per process into a temporary file."""
+    import tempfile
+
+    import onnx
+
+    from edgesplit.device.tasks import KWS_CUT_TENSOR
+    from edgesplit.device.workloads import kws
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(kws.model_path("fp32"))))
+    outputs = [o.name for o in model.graph.output]
+    tail = onnx.utils.Extractor(model).extract_model([KWS_CUT_TENSOR], outputs)
+    path = Path(tempfile.mkdtemp(prefix="edgesplit-kws-tail-")) / "tail.onnx"
+    onnx.save(tail, str(path))
+    return LocalModel(path, threads)
+
+
+@dataclass
+class HubStats:
+    phone: int = 0
+    cloud: int = 0
+    degraded: int = 0
+    errors: int = 0
+
+
+class PhoneHub:
+    """An OIP endpoint on loopback: the phone's own model, or the cloud behind it.
+
+    ``models`` maps a model name the wearables ask for to the phone's model; ``cloud_models``
+    maps it to the cloud's name for it (the same name when absent). ``route`` is the default;
+    a request may ask for one with the ``X-Edgesplit-Route`` header."""
+
+    def __init__(
+        self,
+        models: dict[str, LocalModel],
+        cloud_url: str | None,
+        route: HubRoute = "cloud",
+        cloud_models: dict[str, str] | None = None,
+        cloud_timeout_s: float = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if route not in ("phone", "cloud"):
+            raise InputError(f"phone hub route {route!r}: expected phone or cloud")
+        if cloud_timeout_s <= 0:
+            raise InputError(f"cloud_timeout_s = {cloud_timeout_s}: expected > 0 (unit: seconds)")
+        self.models, self.cloud_url, self.route = models, cloud_url, route
+        self.cloud_models = cloud_models or {}
+        self.cloud_timeout_s = cloud_timeout_s
+        self.stats = HubStats()
+        self._lock = threading.Lock()
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet: the stats say it
+                return
+
+            def do_GET(self) -> None:
+                if self.path == "/v2/health/live":
+                    self._send(200, b'{"live": true}', {"Content-Type": "application/json"})
+                else:
+                    self._error(404, f"no route {self.path}")
+
+            def do_POST(self) -> None:
+                m = _INFER.match(self.path)
+                if not m:
+                    self._error(404, f"no route {self.path}")
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                if not 0 < length <= MAX_BODY_BYTES:
+                    self._error(
+                        400, f"Content-Length = {length}: expected 1..{MAX_BODY_BYTES} bytes"
+                    )
+                    return
+                body = self.rfile.read(length)
+                try:
+                    status, payload, headers = hub.handle(m.group(1), body, dict(self.headers))
+                except InputError as exc:
+                    self._error(400, str(exc))
+                    return
+                self._send(status, payload, headers)
+
+            def _error(self, status: int, message: str) -> None:
+                with hub._lock:
+                    hub.stats.errors += 1
+                body = json.dumps({"error": message}).encode()
+                self._send(status, body, {"Content-Type": "application/json"})
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.host: str = str(self.server.server_address[0])
+        self.port: int = int(self.server.server_address[1])
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def handle(
+        self, model: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One wearable request: (status, body, headers), the route and degraded flag set."""
+        want = headers.get(ROUTE_HEADER, self.route)
+        if want not in ("phone", "cloud"):
+            raise InputError(f"{ROUTE_HEADER}: {want!r}: expected phone or cloud")
+        local = self.models.get(model)
+        if want == "cloud" and self.cloud_url:
+            answer = self._forward(model, body, headers)
+            if answer is not None:
+                with self._lock:
+                    self.stats.cloud += 1
+                return answer
+            if local is None:
+                return 503, b'{"error": "cloud unreachable and no model on the phone"}', {}
+            return self._local(model, local, body, headers, degraded=True)
+        if local is None:
+            raise InputError(f"model {model!r}: not on the phone (has: {', '.join(self.models)})")
+        return self._local(model, local, body, headers, degraded=want == "cloud")
+
+    def _local(
+        self, model: str, local: LocalModel, body: bytes, headers: dict[str, str], degraded: bool
+    ) -> tuple[int, bytes, dict[str, str]]:
+        inputs = decode_request(body, headers.get(HEADER_LENGTH))
+        outputs = local(inputs)  # a wrong input raises ModelInputError: a 400 naming it
+        payload, n = encode_response(model, outputs)
+        with self._lock:
+            self.stats.phone += 1
+            self.stats.degraded += degraded
+        return (
+            200,
+            payload,
+            {
+                HEADER_LENGTH: str(n),
+                "Content-Type": "application/octet-stream",
+                ROUTE_HEADER: "phone",
+                DEGRADED_HEADER: "1" if degraded else "0",
+            },
+        )
+
+    def _forward(
+        self, model: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]] | None:
+        """The request unchanged to the cloud; None when the cloud hop fails or times out."""
+        name = self.cloud_models.get(model, model)
+        req = urllib.request.Request(
+            f"{self.cloud_url}/v2/models/{name}/infer",
+            data=body,
+            method="POST",
+            headers={
+                HEADER_LENGTH: headers.get(HEADER_LENGTH, str(len(body))),
+                "Content-Type": "application/octet-stream",
+            },
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.cloud_timeout_s) as resp:
+                out = resp.read()
+                n = resp.headers.get(HEADER_LENGTH, str(len(out)))
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:  # the cloud refused the request itself: pass its 4xx on
+                return exc.code, exc.read(), {"Content-Type": "application/json"}
+            return None
+        except (OSError, TimeoutError):
+            return None
+        return (
+            200,
+            out,
+            {
+                HEADER_LENGTH: n,
+                "Content-Type": "application/octet-stream",
+                ROUTE_HEADER: "cloud",
+                DEGRADED_HEADER: "0",
+            },
+        )
+
+    def start(self) -> PhoneHub:
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> PhoneHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class WearableAnswer:
+    outputs: dict[str, np.ndarray]
+    route: str  # device | phone | cloud
+    degraded: bool
+    total_ms: float
+    sent_bytes: int
+
+
+class Wearable:
+    """A wearable's side: send to the hub over its link, or answer itself when it cannot."""
+
+    def __init__(
+        self, hub_url: str, local: LocalModel | None = None, timeout_s: float = 2.0
+    ) -> None:
+        self.hub_url, self.local, self.timeout_s = hub_url.rstrip("/"), local, timeout_s
+
+    def infer_split(
+        self,
+        head: ModelRunner,
+        tail_model: str,
+        inputs: dict[str, np.ndarray],
+        route: str | None = None,
+    ) -> WearableAnswer:
+        """A cut across tiers: the head here, the tensor at the cut to the hub (phone or cloud
+        finishes it). Route ``device+phone`` or ``device+cloud``; when the hub cannot be reached
+        the wearable's whole model answers (the head alone cannot), degraded."""
+        act = dict(zip(head.output_names, head.run(inputs), strict=True))
+        ans = self.infer(tail_model, act, route, fallback_inputs=inputs)
+        if ans.route == "device":
+            return ans
+        return WearableAnswer(
+            ans.outputs, f"device+{ans.route}", ans.degraded, ans.total_ms, ans.sent_bytes
+        )
+
+    def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        route: str | None = None,
+        fallback_inputs: dict[str, np.ndarray] | None = None,
+    ) -> WearableAnswer:
+        payload, n = encode_request(inputs)
+        headers = {HEADER_LENGTH: str(n), "Content-Type": "application/octet-stream"}
+        if route:
+            headers[ROUTE_HEADER] = route
+        req = urllib.request.Request(
+            f"{self.hub_url}/v2/models/{model}/infer", data=payload, method="POST", headers=headers
+        )
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                body = resp.read()
+                outputs = parse_infer_response(body, resp.headers.get(HEADER_LENGTH))
+                ms = (time.perf_counter() - t0) * 1e3
+                return WearableAnswer(
+                    outputs,
+                    resp.headers.get(ROUTE_HEADER, "phone"),
+                    resp.headers.get(DEGRADED_HEADER) == "1",
+                    ms,
+                    len(payload),
+                )
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                raise InputError(f"phone hub: HTTP {exc.code}: {exc.read()[:200]!r}") from None
+        except (OSError, TimeoutError):
+            pass
+        if self.local is None:
+            raise LinkError(
+                f"phone hub at {self.hub_url} unreachable and no model on the wearable "
+                f"(waited {self.timeout_s:g} s)"
+            )
+        outputs = self.local(fallback_inputs if fallback_inputs is not None else inputs)
+        return WearableAnswer(outputs, "device", True, (time.perf_counter() - t0) * 1e3, 0)
