@@ -97,8 +97,9 @@ def validate(
         loop = rig.loops[device]
         task, items = loop.task, loop.items
         calib, measured = items[:CALIBRATION_ITEMS], items[CALIBRATION_ITEMS:]
-        router, client = loop.router, loop.router.client
+        router, client, emulator = loop.router, loop.router.client, loop.emulator
         assert client is not None
+        assert emulator is not None  # the rig emulates links unless told "off"
         threshold = router.policy.threshold
         unsure = [bool(task.local(it.x)[1] < threshold) for it in measured]
         escalation = float(np.mean(unsure))
@@ -118,8 +119,8 @@ def validate(
                         router.policy = PolicyConfig(pol, threshold=threshold)  # type: ignore[arg-type]
                         client.breaker = CircuitBreaker(case.breaker_failures, BREAKER[1])
                         router.estimator = case.profile.estimator()
-                        loop.emulator.set_profile(case.profile)  # a fresh radio, as simulated
-                        st = loop.emulator.stats
+                        emulator.set_profile(case.profile)  # a fresh radio, as simulated
+                        st = emulator.stats
                         up0, down0, conn0 = st.bytes_up, st.bytes_down, st.connections
                         lat, starts = [], []
                         routes: dict[str, int] = {}

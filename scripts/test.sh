@@ -6,6 +6,7 @@ bash scripts/bootstrap.sh
 make -s -C firmware_stubs test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+bash scripts/typecheck.sh
 # --full also runs the long evaluations (tests marked `full`).
 if [ "${1:-}" = "--full" ]; then
   shift
