@@ -37,7 +37,10 @@ def check_size(w: int, h: int, name: str = "image") -> None:
             f"{MIN_SIDE_PX}..{MAX_SIDE_PX} px"
         )
     if h * w > MAX_PIXELS:
-        raise InputError(f"{name}: {w}x{h} px = {h * w} pixels; at most {MAX_PIXELS} supported")
+        raise InputError(
+            f"{name}: {w}x{h} px = {h * w} pixels, over the pixel limit (decompression-bomb "
+            f"guard): at most {MAX_PIXELS} supported"
+        )
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -57,9 +60,20 @@ def load_image(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except UnidentifiedImageError:
+        _check_png_header(path)  # Pillow refuses a 0x0 PNG as unidentified: say why
         raise InputError(f"{path}: not an image file Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"{path}: refused as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise InputError(f"{path}: corrupt or truncated image data ({exc})") from None
     return check_image(rgb, str(path))
+
+
+def _check_png_header(path: Path) -> None:
+    """A PNG whose header declares a size out of bounds gets that message, not 'not an image'."""
+    import struct
+
+    head = path.read_bytes()[:24]
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        w, h = struct.unpack(">II", head[16:24])
+        check_size(w, h, f"{path}: PNG declares")

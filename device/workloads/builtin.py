@@ -129,9 +129,9 @@ def _ocr_workload() -> Workload:
 
 
 def _ocr_read(path: Path) -> list[Input]:
-    from edgesplit.device.workloads.inputs import read_image
+    from edgesplit.device.vision.images import load_image
 
-    return [Input(read_image(path))]
+    return [Input(load_image(path))]
 
 
 def _ocr_eval(quick: bool) -> EvalSet:

@@ -1,7 +1,6 @@
 """Reading user files for the workloads: every bad file is one clear InputError naming it.
 
-Images: Pillow, with its decompression-bomb guard turned into an error, a full decode (so a
-truncated file is caught here, not inside a model), and size limits. Audio: WAV in 16-bit PCM or
+Images: :func:`edgesplit.device.vision.images.load_image`. Audio: WAV in 16-bit PCM or
 32-bit IEEE float (the format that can carry NaN), parsed by hand so every defect gets a message,
 then segmented by Silero VAD into one 1 s window per utterance. Text: UTF-8, one request a line.
 """
@@ -9,59 +8,13 @@ then segmented by Silero VAD into one 1 s window per utterance. Text: UTF-8, one
 from __future__ import annotations
 
 import struct
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from edgesplit.errors import InputError
 
-MIN_IMAGE_SIDE_PX = 8  # below this no text line fits; the cloud OCR model has the same limit
-MAX_IMAGE_SIDE_PX = 4096  # as the cloud OCR model
-MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard (Pillow's default is 89 M)
 MAX_AUDIO_S = 600.0
-
-
-def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 (H, W, 3)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file (0 bytes), expected a PNG or JPEG image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                w, h = img.size
-                if w * h > MAX_IMAGE_PIXELS:
-                    raise InputError(
-                        f"{path}: image is {w}x{h} px = {w * h} pixels, over the "
-                        f"{MAX_IMAGE_PIXELS}-pixel limit (decompression bomb guard)"
-                    )
-                if min(w, h) < MIN_IMAGE_SIDE_PX or max(w, h) > MAX_IMAGE_SIDE_PX:
-                    raise InputError(
-                        f"{path}: image is {w}x{h} px; each side must be "
-                        f"{MIN_IMAGE_SIDE_PX}..{MAX_IMAGE_SIDE_PX} px"
-                    )
-                img.load()  # decode fully: truncated data fails here
-                rgb = np.asarray(img.convert("RGB"))
-    except UnidentifiedImageError:
-        head = path.read_bytes()[:24]
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-            w, h = struct.unpack(">II", head[16:24])
-            if min(w, h) < MIN_IMAGE_SIDE_PX:
-                raise InputError(
-                    f"{path}: PNG declares {w}x{h} px; each side must be "
-                    f"{MIN_IMAGE_SIDE_PX}..{MAX_IMAGE_SIDE_PX} px"
-                ) from None
-        raise InputError(f"{path}: not an image file Pillow can read (PNG, JPEG, ...)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"{path}: refused as a decompression bomb: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"{path}: damaged or truncated image: {exc}") from None
-    return rgb
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
