@@ -8,6 +8,7 @@ escalates them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import cache
 
@@ -47,7 +48,9 @@ def kws_head(threads: int = 1) -> tuple[ModelRunner, int]:
     from edgesplit.device.paths import built_models_dir
 
     # Next to the built models (not a temp dir that nobody removes); atomic for parallel runs.
-    path = built_models_dir() / f"kws-head-{source.stat().st_size}-{index}.onnx"
+    # Keyed by the source's content: a retrained model of the same size gets its own head.
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    path = built_models_dir() / f"kws-head-{digest}-{index}.onnx"
     if not path.is_file():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         onnx.save(head, str(tmp))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -41,6 +40,8 @@ def low_light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A straight 5-13 px smear at a random angle (head movement during a 1/30 s exposure)."""
+    import cv2  # lazily: on a Pi without libGL the device side must still import this module
+
     length = int(rng.integers(5, 14))
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0
@@ -59,6 +60,8 @@ def jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> np.ndarray:
 
 def perspective(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The frame seen off-axis: each corner moved by up to 12 % of the frame size."""
+    import cv2
+
     h, w = image.shape[:2]
     src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     jitter = rng.uniform(-0.12, 0.12, (4, 2)) * np.array([w, h], np.float64)
