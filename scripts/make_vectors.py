@@ -15,21 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesplit.device.serial import protocol as p
-from edgesplit.device.serial.decoder import StreamDecoder
+from edgesplit.device.serial.decoder import COUNTER_NAMES, StreamDecoder
 
 OUT = Path(__file__).resolve().parents[1] / "firmware_stubs" / "protocol" / "vectors.txt"
-COUNTERS = (
-    "frames_ok",
-    "crc_errors",
-    "cobs_errors",
-    "length_errors",
-    "version_errors",
-    "unknown_types",
-    "payload_errors",
-    "seq_gaps",
-    "seq_resets",
-    "bytes_discarded",
-)
+COUNTERS = COUNTER_NAMES
 
 
 def run_of_nonzero(run_bytes: int, mtype: int = int(p.MsgType.LOG)) -> tuple[int, bytes, int]:

@@ -14,22 +14,11 @@ import subprocess
 import pytest
 from cobs import cobs
 from edgesplit.device.serial import protocol as p
-from edgesplit.device.serial.decoder import StreamDecoder
+from edgesplit.device.serial.decoder import COUNTER_NAMES, StreamDecoder
 from edgesplit.device.serial.firmware import FIRMWARE_DIR
 
 CODEC = FIRMWARE_DIR / "build" / "es_codec"
-COUNTERS = (
-    "frames_ok",
-    "crc_errors",
-    "cobs_errors",
-    "length_errors",
-    "version_errors",
-    "unknown_types",
-    "payload_errors",
-    "seq_gaps",
-    "seq_resets",
-    "bytes_discarded",
-)
+COUNTERS = COUNTER_NAMES
 SIZES = (0, 1, 2, 3, 4, 6, 7, 11, 19, 25, 46, 247, 248, 249, 250, 251, 252, 253, 500, 505, 512)
 
 

@@ -9,7 +9,7 @@ A ``seq`` that restarts (0, or a step backwards) is a ``seq_resets``: the sender
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from edgesplit.device.serial.protocol import (
     MAX_WIRE,
@@ -146,3 +146,7 @@ class StreamDecoder:
             self.counters.bytes_discarded += len(self._buf)
             self._buf.clear()
             self._overflow = True
+
+
+# The spec's counters, in the order the vectors and the C side list them.
+COUNTER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LinkCounters))
