@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from edgesplit.device.flow import Called, ClientConfig
@@ -52,12 +53,14 @@ class CloudClient:
         breaker: CircuitBreaker | None = None,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        ca_cert: Path | None = None,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s {timeout_s}: expected seconds > 0")
         if retries < 0:
             raise ValueError(f"retries {retries}: expected a count >= 0")
-        self.oip = OipClient(base_url, api_key, timeout_s)
+        # https:// is verified against the system trust store, or ``ca_cert`` (a PEM CA).
+        self.oip = OipClient(base_url, api_key, timeout_s, ca_cert=ca_cert)
         self.timeout_s, self.retries, self.backoff_base_ms = timeout_s, retries, backoff_base_ms
         self.breaker = breaker or CircuitBreaker()
         self.rng = random.Random(seed)

@@ -171,6 +171,10 @@ def run(
         str | None,
         typer.Option(help="cloud URL for --route cloud/cascade (key: $EDGESPLIT_API_KEY)"),
     ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM CA that signed an https:// --cloud (default: system trust store)"),
+    ] = None,
     threshold: Annotated[
         float | None, typer.Option(help="cascade: escalate below this confidence")
     ] = None,
@@ -197,7 +201,11 @@ def run(
         if text and p.read_text is None:
             fail(f"--text: workload {p.name} takes files ({p.file_types}), not typed text")
         router = make_router(
-            route, cloud, os.environ.get("EDGESPLIT_API_KEY"), threshold or p.demo.threshold
+            route,
+            cloud,
+            os.environ.get("EDGESPLIT_API_KEY"),
+            threshold or p.demo.threshold,
+            ca_cert,
         )
         wl = p.workload()
         if not wl.int8_ready():

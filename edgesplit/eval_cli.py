@@ -23,6 +23,10 @@ def eval_command(
             "the shipped model repository on loopback"
         ),
     ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM CA that signed an https:// --cloud (default: system trust store)"),
+    ] = None,
     quick: Annotated[bool, typer.Option(help="a small subset of each evaluation set")] = False,
     threads: Annotated[int, typer.Option(min=1, help="ORT intra-op threads on the device")] = 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
@@ -41,7 +45,15 @@ def eval_command(
     for p in selected:
         with err_console.status(f"{p.name}: starting...") as status:
             rows.append(
-                evaluate_workload(p, cloud, api_key, quick, threads, log=lambda m: status.update(m))
+                evaluate_workload(
+                    p,
+                    cloud,
+                    api_key,
+                    quick,
+                    threads,
+                    log=lambda m: status.update(m),
+                    ca_cert=ca_cert,
+                )
             )
     table = Table(title="end-cloud cascade vs device-only (held-out data)")
     for col in (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -32,7 +33,11 @@ CLOUD_TIMEOUT_S = 30.0  # generous: the first cloud request can build a model on
 
 
 def make_router(
-    route: str, cloud_url: str | None, api_key: str | None, threshold: float = 0.5
+    route: str,
+    cloud_url: str | None,
+    api_key: str | None,
+    threshold: float = 0.5,
+    ca_cert: Path | None = None,
 ) -> Router:
     """A router for ``route`` in device | cloud | cascade; cloud routes need ``cloud_url``."""
     from edgesplit.device.cloud_client import CloudClient
@@ -43,7 +48,9 @@ def make_router(
         raise ConfigError(f"--route {route} needs --cloud URL (a running `edgesplit cloud serve`)")
     client = None
     if cloud_url and route != "device":
-        client = CloudClient(cloud_url, api_key, timeout_s=CLOUD_TIMEOUT_S, retries=1)
+        client = CloudClient(
+            cloud_url, api_key, timeout_s=CLOUD_TIMEOUT_S, retries=1, ca_cert=ca_cert
+        )
     return Router(
         PolicyConfig(ROUTES[route], threshold=threshold), client, LinkEstimator(*LAN_PRIOR)
     )
@@ -101,6 +108,7 @@ def evaluate_workload(
     quick: bool = False,
     threads: int = 1,
     log: Callable[[str], None] = lambda _m: None,
+    ca_cert: Path | None = None,
 ) -> dict:
     """Device-only, cascade and cloud-only on the plugin's held-out set, requests interleaved
     (each input through the three routes in turn, in rotating order) so machine drift and
@@ -117,14 +125,19 @@ def evaluate_workload(
     if cloud_url is None:
         with local_cloud((task.cloud_model,)) as url:
             return _evaluate(plugin, task, data, url, api_key)
-    return _evaluate(plugin, task, data, cloud_url, api_key)
+    return _evaluate(plugin, task, data, cloud_url, api_key, ca_cert)
 
 
 def _evaluate(
-    plugin: WorkloadPlugin, task: Task, data: EvalSet, cloud_url: str, api_key: str | None
+    plugin: WorkloadPlugin,
+    task: Task,
+    data: EvalSet,
+    cloud_url: str,
+    api_key: str | None,
+    ca_cert: Path | None = None,
 ) -> dict:
     routers = {
-        r: make_router(r, cloud_url, api_key, plugin.demo.threshold)
+        r: make_router(r, cloud_url, api_key, plugin.demo.threshold, ca_cert)
         for r in ("device", "cascade", "cloud")
     }
     task.local(data.items[0].x)  # warm-up: first-call allocations are not a route's latency
