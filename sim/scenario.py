@@ -386,19 +386,25 @@ def load_scenario(path: Path) -> Scenario:
     return parse_scenario(load_scenario_doc(path), str(path))
 
 
-def load_scenario_doc(path: Path) -> dict:
-    """The scenario file as a mapping, with its device profile (if any) already applied."""
-    path = Path(path)
+def read_yaml_mapping(path: Path) -> dict:
+    """A scenario file that must hold a mapping; each failure is one ScenarioError naming it."""
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise ScenarioError(f"scenario file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    if isinstance(doc, dict) and isinstance(doc.get("workload"), dict):
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}: expected a mapping of fields, got {type(doc).__name__}")
+    return doc
+
+
+def load_scenario_doc(path: Path) -> dict:
+    """The scenario file as a mapping, with its device profile (if any) already applied."""
+    path = Path(path)
+    doc = read_yaml_mapping(path)
+    if isinstance(doc.get("workload"), dict):
         profile = doc["workload"].get("device_profile")
         if profile:
             doc = apply_device_profile(doc, path.parent / str(profile), str(path))
-    if not isinstance(doc, dict):
-        raise ScenarioError(f"{path}: expected a mapping of fields, got {type(doc).__name__}")
     return doc

@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from edgesplit.device.link import LinkProfile
 from edgesplit.sim.scenario import (
     HOUR_MS,
@@ -24,6 +23,7 @@ from edgesplit.sim.scenario import (
     _explain,
     _Strict,
     check_profile,
+    read_yaml_mapping,
 )
 from pydantic import Field, ValidationError, model_validator
 
@@ -213,14 +213,7 @@ def parse_tier_scenario(doc: object, origin: str = "<scenario>") -> TierScenario
 
 def load_tier_doc(path: Path) -> dict:
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ScenarioError(f"scenario file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ScenarioError(f"{path}: expected a mapping of fields, got {type(doc).__name__}")
+    doc = read_yaml_mapping(path)
     model = doc.get("model")
     if isinstance(model, dict) and model.get("device_profile"):
         doc = apply_profile(doc, path.parent / str(model["device_profile"]), str(path))
