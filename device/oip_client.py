@@ -209,23 +209,7 @@ class OipClient:
         version: str | None = None,
     ) -> tuple[dict[str, np.ndarray], Exchange]:
         """Like :meth:`infer`, also returning the exchange's sizes and times."""
-        tensors, blobs = [], []
-        for name, arr in inputs.items():
-            arr = np.ascontiguousarray(arr)
-            if arr.dtype == object:
-                blob = b"".join(struct.pack("<I", len(b)) + b for b in arr.reshape(-1))
-                dtype = "BYTES"
-            else:
-                blob, dtype = arr.astype(arr.dtype.newbyteorder("<")).tobytes(), _TO_OIP[arr.dtype]
-            tensors.append(
-                {
-                    "name": name,
-                    "shape": list(arr.shape),
-                    "datatype": dtype,
-                    "parameters": {"binary_data_size": len(blob)},
-                }
-            )
-            blobs.append(blob)
+        tensors, blobs = binary_tensors(inputs)
         doc: dict[str, Any] = {"inputs": tensors}
         if outputs:
             doc["outputs"] = [{"name": o, "parameters": {"binary_data": True}} for o in outputs]
@@ -248,11 +232,37 @@ class OipClient:
         return parse_infer_response(body, headers.get(HEADER_LENGTH)), exchange
 
 
-def parse_infer_response(body: bytes, header_length: str | None) -> dict[str, np.ndarray]:
+def binary_tensors(arrays: dict[str, np.ndarray]) -> tuple[list[dict], list[bytes]]:
+    """OIP tensor descriptions using the binary data extension, and each tensor's bytes
+    (little-endian numbers; BYTES as 4-byte length + data per element)."""
+    tensors, blobs = [], []
+    for name, arr in arrays.items():
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype == object:
+            blob = b"".join(struct.pack("<I", len(b)) + b for b in arr.reshape(-1))
+            dtype = "BYTES"
+        else:
+            blob, dtype = arr.astype(arr.dtype.newbyteorder("<")).tobytes(), _TO_OIP[arr.dtype]
+        tensors.append(
+            {
+                "name": name,
+                "shape": list(arr.shape),
+                "datatype": dtype,
+                "parameters": {"binary_data_size": len(blob)},
+            }
+        )
+        blobs.append(blob)
+    return tensors, blobs
+
+
+def parse_infer_response(
+    body: bytes, header_length: str | None, key: str = "outputs"
+) -> dict[str, np.ndarray]:
+    """The tensors of an OIP body (JSON or binary data); ``key="inputs"`` reads a request."""
     n = int(header_length) if header_length else len(body)
     doc = json.loads(body[:n])
     pos, out = n, {}
-    for o in doc["outputs"]:
+    for o in doc[key]:
         shape, dtype = o["shape"], o["datatype"]
         size = (o.get("parameters") or {}).get("binary_data_size")
         if size is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import threading
 import time
 import urllib.error
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from edgesplit.device.oip_client import _DTYPES, _TO_OIP, HEADER_LENGTH, parse_infer_response
+from edgesplit.device.oip_client import HEADER_LENGTH, binary_tensors, parse_infer_response
 from edgesplit.device.runtime import ModelRunner, SessionConfig
 from edgesplit.errors import InputError, LinkError
 
@@ -39,19 +40,7 @@ MAX_BODY_BYTES = 64 * 2**20  # a wearable never sends more than a few frames
 
 def encode_request(inputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
     """An OIP infer body with binary tensors: the payload and its JSON header length."""
-    tensors, blobs = [], []
-    for name, arr in inputs.items():
-        arr = np.ascontiguousarray(arr)
-        blob = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-        tensors.append(
-            {
-                "name": name,
-                "shape": list(arr.shape),
-                "datatype": _TO_OIP[arr.dtype],
-                "parameters": {"binary_data_size": len(blob)},
-            }
-        )
-        blobs.append(blob)
+    tensors, blobs = binary_tensors(inputs)
     head = json.dumps({"inputs": tensors, "parameters": {"binary_data_output": True}}).encode()
     return head + b"".join(blobs), len(head)
 
@@ -59,38 +48,13 @@ def encode_request(inputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
 def decode_request(body: bytes, header_length: str | None) -> dict[str, np.ndarray]:
     """The inputs of an OIP infer body (binary or JSON data); InputError names what is wrong."""
     try:
-        n = int(header_length) if header_length else len(body)
-        doc = json.loads(body[:n])
-        out, pos = {}, n
-        for t in doc["inputs"]:
-            dtype = _DTYPES[t["datatype"]]
-            size = (t.get("parameters") or {}).get("binary_data_size")
-            arr: np.ndarray
-            if size is None:
-                arr = np.asarray(t["data"], dtype=dtype)
-            else:
-                arr = np.frombuffer(body[pos : pos + size], dtype=dtype)
-                pos += size
-            out[t["name"]] = arr.reshape(t["shape"])
-        return out
-    except (ValueError, KeyError, TypeError) as exc:
+        return parse_infer_response(body, header_length, key="inputs")
+    except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise InputError(f"infer request: not a valid OIP v2 body ({exc})") from None
 
 
 def encode_response(model: str, outputs: dict[str, np.ndarray]) -> tuple[bytes, int]:
-    tensors, blobs = [], []
-    for name, arr in outputs.items():
-        arr = np.ascontiguousarray(arr)
-        blob = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-        tensors.append(
-            {
-                "name": name,
-                "shape": list(arr.shape),
-                "datatype": _TO_OIP[arr.dtype],
-                "parameters": {"binary_data_size": len(blob)},
-            }
-        )
-        blobs.append(blob)
+    tensors, blobs = binary_tensors(outputs)
     head = json.dumps({"model_name": model, "outputs": tensors}).encode()
     return head + b"".join(blobs), len(head)
 
