@@ -46,6 +46,17 @@ def firmware_binary(build: bool = True) -> Path:
     return FIRMWARE_BINARY
 
 
+def end_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class FirmwareOnPty:
     """Starts the firmware with its UART on a pty master; :attr:`port` is the slave device path
     (``/dev/pts/N``) that the host opens with pyserial, exactly like ``/dev/ttyACM0``."""
@@ -60,13 +71,7 @@ class FirmwareOnPty:
         )
 
     def _end_process(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
 
     def restart(self, *args: str) -> None:
         """Reboot the board: a new firmware process on the same pty (the host's port stays
@@ -165,13 +170,7 @@ class FirmwareOnQemu:
             mon.recv(4096)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._tmp.cleanup()
