@@ -330,25 +330,30 @@ def check_profile(entry: dict, where: str) -> None:
         )
 
 
-def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
-    """Fill the workload's device latency and split points from a device profile JSON."""
+def read_device_profile(path: Path, field: str, origin: str) -> dict:
+    """A device profile JSON named by scenario field ``field``; one ScenarioError if unusable."""
     from edgesplit.device.profile import PROFILE_SCHEMA
 
-    wl = doc.get("workload")
-    if not isinstance(wl, dict):
-        return doc
     try:
-        prof = json.loads(profile_path.read_text())
+        prof = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ScenarioError(
-            f"{origin}: field 'workload.device_profile' = {str(profile_path)!r}: "
-            f"cannot read it ({exc})"
+            f"{origin}: field '{field}' = {str(path)!r}: cannot read it ({exc})"
         ) from None
     if prof.get("schema") != PROFILE_SCHEMA:
         raise ScenarioError(
-            f"{origin}: field 'workload.device_profile': {profile_path} is not "
-            f"a {PROFILE_SCHEMA} file (`edgesplit device bench` writes one)"
+            f"{origin}: field '{field}': {path} is not a {PROFILE_SCHEMA} file "
+            "(`edgesplit device bench` writes one)"
         )
+    return dict(prof)
+
+
+def apply_device_profile(doc: dict, profile_path: Path, origin: str) -> dict:
+    """Fill the workload's device latency and split points from a device profile JSON."""
+    wl = doc.get("workload")
+    if not isinstance(wl, dict):
+        return doc
+    prof = read_device_profile(profile_path, "workload.device_profile", origin)
     name, variant = wl.get("name"), wl.get("profile_variant", "int8")
     models = {(m["workload"], m["variant"]): m for m in prof.get("models", [])}
     entry = models.get((name, variant))

@@ -10,7 +10,6 @@ names its source (docs/REFERENCE.md); errors name the field, the value and the u
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +22,7 @@ from edgesplit.sim.scenario import (
     _explain,
     _Strict,
     check_profile,
+    read_device_profile,
     read_yaml_mapping,
 )
 from pydantic import Field, ValidationError, model_validator
@@ -174,13 +174,7 @@ def link_profile(link: Link) -> LinkProfile:
 def apply_profile(doc: dict, profile_path: Path, origin: str) -> dict:
     """Fill model.whole_ms and model.cuts from a device profile (``edgesplit device bench``)."""
     model = dict(doc["model"])
-    try:
-        prof = json.loads(profile_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(
-            f"{origin}: field 'model.device_profile' = {str(profile_path)!r}: cannot read it "
-            f"({exc})"
-        ) from None
+    prof = read_device_profile(profile_path, "model.device_profile", origin)
     variant = model.get("profile_variant", "int8")
     entries = {(m["workload"], m["variant"]): m for m in prof.get("models", [])}
     entry = entries.get((model.get("name"), variant))
