@@ -24,3 +24,13 @@ def write_json(path: Path, doc: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     err_console.print(f"wrote {path}")
+
+
+def report_goal(report: dict, ok: bool, max_error: float, json_out: Path | None) -> None:
+    """The validation commands' last lines: goal met or missed, and the JSON report."""
+    report["within_goal"] = ok
+    console.print(
+        f"goal (mean error <= {max_error:.0%}): " + ("[green]met[/]" if ok else "[red]missed[/]")
+    )
+    if json_out:
+        write_json(json_out, report)

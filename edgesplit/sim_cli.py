@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from edgesplit.output import console, err_console, fail, write_json
+from edgesplit.output import console, err_console, fail, report_goal, write_json
 
 sim_app = typer.Typer(help="Simulator: SimPy model of the end-cloud split.", no_args_is_help=True)
 
@@ -328,12 +328,7 @@ def validate_command(
             f"{r['p95_rel_error']:.1%} ± {r['p95_rel_error_ci95']:.1%}",
         )
     console.print(table)
-    report["within_goal"] = ok
-    console.print(
-        f"goal (mean error <= {max_error:.0%}): " + ("[green]met[/]" if ok else "[red]missed[/]")
-    )
-    if json_out:
-        write_json(json_out, report)
+    report_goal(report, ok, max_error, json_out)
 
 
 # Three tiers (wearable -> phone -> cloud): sim tiers, tier-sweep, validate-tiers (tiers_cli.py).

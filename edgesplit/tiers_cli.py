@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from edgesplit.output import console, err_console, fail, write_json
+from edgesplit.output import console, err_console, fail, report_goal, write_json
 
 ScenarioArg = Annotated[
     Path, typer.Argument(help="three-tier scenario YAML (sim/scenarios/tiers/)")
@@ -244,12 +244,7 @@ def validate_tiers_command(
             f"{m['p95_rel_error']:.1%}",
         )
     console.print(table)
-    report["within_goal"] = ok
-    console.print(
-        f"goal (mean error <= {max_error:.0%}): " + ("[green]met[/]" if ok else "[red]missed[/]")
-    )
-    if json_out:
-        write_json(json_out, report)
+    report_goal(report, ok, max_error, json_out)
 
 
 def register(app: typer.Typer) -> None:
