@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 # Wide tables when piped to a file or CI log (Rich would otherwise assume 80 columns).
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 140)
@@ -16,7 +17,10 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    """One line on stderr, exit ``code``: never wrapped at the terminal's width (a CI log or a
+    pipe reads 80 columns), and the message's own brackets are text, not Rich markup."""
+    line = Text.assemble(("error:", "bold red"), " ", message)
+    err_console.print(line, soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 

@@ -20,8 +20,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _ready(name: str) -> workloads.Workload:
     wl = workloads.get(name)
-    if not wl.int8_ready():
-        wl.build_int8()
+    wl.ensure_int8()  # under the workload's build lock: parallel test workers build it once
     return wl
 
 

@@ -264,6 +264,13 @@ def _ready(port: int) -> bool:
         return False
 
 
+def _inflight(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    line = next(x for x in text.splitlines() if x.startswith("edgesplit_inflight_requests "))
+    return float(line.split()[1])
+
+
 def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
     write_repo(tmp_path, {"glasses-ocr": OCR_PIPELINE})
     port = free_tcp_port()
@@ -301,7 +308,11 @@ def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
         threads = [threading.Thread(target=call) for _ in range(3)]
         for t in threads:
             t.start()
-        time.sleep(0.3)  # all three are in the server now, one running, two queued
+        # Wait (on the server's own gauge, not on luck) until all three are in: one running,
+        # two queued; a busy machine can take seconds to get the requests there.
+        while _inflight(port) + len(results) < 3:
+            assert time.monotonic() < end, "the three requests never reached the server"
+            time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(timeout=60)

@@ -15,7 +15,7 @@ import pytest
 from cobs import cobs
 from edgesplit.device.serial import protocol as p
 from edgesplit.device.serial.decoder import COUNTER_NAMES, StreamDecoder
-from edgesplit.device.serial.firmware import FIRMWARE_DIR
+from edgesplit.device.serial.firmware import FIRMWARE_DIR, make_target
 
 CODEC = FIRMWARE_DIR / "build" / "es_codec"
 COUNTERS = COUNTER_NAMES
@@ -25,9 +25,11 @@ SIZES = (0, 1, 2, 3, 4, 6, 7, 11, 19, 25, 46, 247, 248, 249, 250, 251, 252, 253,
 @pytest.fixture(scope="module")
 def codec():
     try:
-        subprocess.run(["make", "-s", "-C", str(FIRMWARE_DIR), "build/es_codec"], check=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
+        res = make_target("build/es_codec")
+    except OSError as exc:
         pytest.skip(f"cannot build the C codec (needs cc and make): {exc}")
+    if res.returncode != 0:
+        pytest.skip(f"cannot build the C codec (needs cc and make): {res.stderr[-300:]}")
     return CODEC
 
 

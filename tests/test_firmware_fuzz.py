@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from edgesplit.device.serial.firmware import make_target
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "fuzz_firmware.sh"
@@ -18,9 +19,7 @@ SCRIPT = ROOT / "scripts" / "fuzz_firmware.sh"
 def harnesses():
     if shutil.which("clang") is None:
         pytest.skip("clang not installed (scripts/bootstrap.sh installs clang libclang-rt-14-dev)")
-    build = subprocess.run(
-        ["make", "-s", "-C", str(ROOT / "firmware_stubs"), "fuzz"], capture_output=True, text=True
-    )
+    build = make_target("fuzz")
     if build.returncode != 0:
         pytest.skip(f"libFuzzer runtime missing, cannot link the harnesses: {build.stderr[-300:]}")
 

@@ -16,9 +16,9 @@ import pytest
 from edgesplit.device.serial import protocol as p
 from edgesplit.device.serial.firmware import (
     CORTEXM_ELF,
-    FIRMWARE_DIR,
     FirmwareOnPty,
     FirmwareOnQemu,
+    make_target,
 )
 from edgesplit.device.serial.link import SensorLink
 
@@ -117,9 +117,7 @@ def test_cortexm_fits_the_budget():
     missing = _cortexm_missing()
     if missing:
         pytest.skip(missing)
-    subprocess.run(
-        ["make", "-s", "-C", str(FIRMWARE_DIR), "build/cortexm/edgesplit_fw.elf"], check=True
-    )
+    assert make_target("build/cortexm/edgesplit_fw.elf").returncode == 0
     out = subprocess.run(
         ["arm-none-eabi-size", str(CORTEXM_ELF)], capture_output=True, text=True, check=True
     ).stdout.splitlines()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import select
@@ -21,11 +22,21 @@ FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware_stubs"
 FIRMWARE_BINARY = FIRMWARE_DIR / "build" / "edgesplit_fw"
 
 
+def make_target(target: str) -> subprocess.CompletedProcess[str]:
+    """``make -s -C firmware_stubs TARGET``, one at a time in this tree: parallel callers (test
+    workers, a demo beside a test) would otherwise link the same output file at once."""
+    lock_path = FIRMWARE_DIR / "build" / ".make.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return subprocess.run(
+            ["make", "-s", "-C", str(FIRMWARE_DIR), target], capture_output=True, text=True
+        )
+
+
 def _make(target: str, output: Path) -> None:
     """Bring ``output`` up to date; a failed build is an error only if there is nothing to run."""
-    res = subprocess.run(
-        ["make", "-s", "-C", str(FIRMWARE_DIR), target], capture_output=True, text=True
-    )
+    res = make_target(target)
     if res.returncode != 0 and not output.is_file():
         raise ToolMissingError(
             f"building {output.name} failed (`make -C firmware_stubs {target}`): "

@@ -6,10 +6,12 @@ built-in three are in :mod:`edgesplit.device.workloads.builtin`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,21 @@ class Workload:
         stamp = _stamp_path(self.name)
         return stamp.is_file() and stamp.read_text().strip() == self.source_digest()
 
+    def ensure_int8(self) -> bool:
+        """Build the INT8 files unless they are ready; True if this call built them.
+
+        Safe when several processes ask at once (parallel tests, a demo beside `device run`):
+        the first builds under the workload's lock, the others wait and find them ready.
+        """
+        if self.int8_ready():
+            return False
+        with _build_lock(self.name):
+            if self.int8_ready():
+                return False
+            self.build_int8.__wrapped__()  # type: ignore[attr-defined]  # unlocked: we hold it
+            _write_stamp(self)
+        return True
+
     def source_digest(self) -> str:
         """SHA-256 over the FP32 sources and the module holding the INT8 recipe.
 
@@ -60,10 +77,29 @@ class Workload:
         return _digest(tuple(files + ([recipe] if recipe else [])))
 
 
+@contextlib.contextmanager
+def _build_lock(name: str) -> Iterator[None]:
+    """An exclusive lock on the built-models cache for one workload (released on exit or death)."""
+    from edgesplit.device.paths import built_models_dir
+
+    lock_path = built_models_dir() / f"{name}.build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _stamp_path(name: str) -> Path:
     from edgesplit.device.paths import built_models_dir
 
     return built_models_dir() / f"{name}.int8-source.sha256"
+
+
+def _write_stamp(workload: Workload) -> None:
+    _stamp_path(workload.name).write_text(workload.source_digest() + "\n")
 
 
 @functools.lru_cache(maxsize=32)
@@ -89,8 +125,11 @@ def _stamping(name: str, build: Callable[[], Any], workload: Workload) -> Callab
 
     @functools.wraps(build)
     def build_and_stamp() -> Any:
-        result = build()
-        _stamp_path(name).write_text(workload.source_digest() + "\n")
+        # One build at a time per workload on this machine: the cache is shared by every
+        # checkout, and two processes writing the same ONNX file would leave a torn model.
+        with _build_lock(name):
+            result = build()
+            _write_stamp(workload)
         return result
 
     build_and_stamp._stamps = True  # type: ignore[attr-defined]
