@@ -306,7 +306,7 @@ def demo_command(
             wl = by_device(d).workload()
             if not wl.int8_ready():
                 with err_console.status(f"first run: quantising {wl.name} to INT8..."):
-                    wl.build_int8()
+                    wl.ensure_int8()  # another process may be building it: wait, don't redo
         sources = open_sources(camera, mic, serial, text, threads)
         for device in sources:
             if device not in names:

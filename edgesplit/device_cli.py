@@ -210,7 +210,7 @@ def run(
         wl = p.workload()
         if not wl.int8_ready():
             with err_console.status("building INT8 models..."):
-                wl.build_int8()
+                wl.ensure_int8()
         task = p.task(threads)
     except EdgesplitError as exc:
         fail(str(exc))

@@ -118,7 +118,7 @@ def evaluate_workload(
     """
     if not (wl := plugin.workload()).int8_ready():
         log(f"{plugin.name}: building INT8 models...")
-        wl.build_int8()
+    wl.ensure_int8()
     data = plugin.eval_set(quick)
     log(f"{plugin.name}: {len(data.items)} inputs ({data.name})...")
     task: Task = plugin.task(threads)

@@ -3,7 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-make -s -C firmware_stubs test
+# Every firmware build the tests use, made here once: the parallel test workers then find them
+# up to date (and device/serial/firmware.py serialises any make they still run).
+make -s -C firmware_stubs all test
+if command -v clang >/dev/null; then make -s -C firmware_stubs fuzz || echo "libFuzzer harnesses not built: the fuzz test will say why"; fi
+if command -v arm-none-eabi-gcc >/dev/null; then make -s -C firmware_stubs build/cortexm/edgesplit_fw.elf || echo "Cortex-M build failed: its tests will say why"; fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 bash scripts/typecheck.sh
@@ -12,4 +16,6 @@ if [ "${1:-}" = "--full" ]; then
   shift
   export EDGESPLIT_FULL=1
 fi
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist): about half of the suite's time is waiting on servers, links and
+# subprocesses, which a second worker fills. EDGESPLIT_TEST_WORKERS=0 runs in one process.
+exec .venv/bin/python -m pytest -n "${EDGESPLIT_TEST_WORKERS:-2}" "$@"
