@@ -219,15 +219,15 @@ def load_or_train(encoder: ModelRunner, log: Callable[[str], None] = lambda _m: 
             )
     head, report = train(encoder, log)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
+    arrays: dict[str, object] = {
         **head.mlp,
-        temperature=head.temperature,
-        oos_threshold=head.oos_threshold,
-        device_w=head.device_w,
-        device_b=head.device_b,
-        report=json.dumps(report),
-    )
+        "temperature": head.temperature,
+        "oos_threshold": head.oos_threshold,
+        "device_w": head.device_w,
+        "device_b": head.device_b,
+        "report": json.dumps(report),
+    }
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)  # atomic: a concurrent reader never sees half a file
     log(f"cloud intent head: {report}")
     return head
