@@ -104,27 +104,34 @@ def ocr_task(threads: int = 1) -> Task:
 
 
 def intent_task(threads: int = 1) -> Task:
-    """The phone's INT8 classifier; out-of-scope and unsure requests go to the cloud's model.
+    """The phone's INT8 classifier; out-of-scope, gated and unsure requests go to the cloud.
 
-    The cascade keeps the device's answer when the device is confident the request is out of
-    scope and the cloud is less confident of its intent (a confident refusal is not overridden
-    by a weaker guess); otherwise the cloud, the stronger model, answers.
+    The cascade's answer is the cloud's, except that an out-of-scope decision made by either side
+    with enough evidence is kept: the cloud's own out-of-scope answer; the phone's out-of-scope
+    gate at or above ``GATE_KEEP_THRESHOLD``; or the phone's head saying out of scope with
+    confidence >= 0.5 when the cloud is less confident of its intent. Refusing an out-of-scope
+    request costs one "I can't do that"; serving it as a wrong intent acts on the user's behalf.
     """
     from edgesplit.device.text.intents import OUT_OF_SCOPE
     from edgesplit.device.workloads import intent
 
     clf = intent.IntentClassifier("int8", threads)
-    last: dict[str, Prediction] = {}  # the device's raw answer to the request being routed
+    last: dict[str, intent.IntentResult] = {}  # the device's raw answer to the request routed
 
     def local(text: str) -> Prediction:
         r = clf.classify(text)
-        last["raw"] = (r.intent, r.confidence)
+        last["raw"] = r
         return r.intent, (r.confidence if r.route == "device" else 0.0)
 
     def combine(device: Prediction, cloud: Prediction) -> Prediction:
-        label, conf = last.get("raw", device)
-        if label == OUT_OF_SCOPE and conf >= intent.CONFIDENCE_THRESHOLD and cloud[1] < conf:
-            return label, conf
+        raw = last.get("raw")
+        if cloud[0] == OUT_OF_SCOPE or raw is None:
+            return cloud
+        if raw.out_of_scope_score >= intent.GATE_KEEP_THRESHOLD:
+            return OUT_OF_SCOPE, raw.out_of_scope_score
+        confident = raw.confidence >= intent.CONFIDENCE_THRESHOLD
+        if raw.intent == OUT_OF_SCOPE and confident and cloud[1] < raw.confidence:
+            return OUT_OF_SCOPE, raw.confidence
         return cloud
 
     return Task(

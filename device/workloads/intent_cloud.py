@@ -2,18 +2,22 @@
 
 Why not nearest templates: a k-NN vote over template embeddings copies template wording, and on
 requests written independently of the templates it lost to the phone (75 % vs 85 %) and let 60 %
-of out-of-scope requests through. This model is multinomial logistic regression on the FP32
-encoder's embeddings of a larger corpus (``device/text/intent_corpus.py``: more sentence shapes,
-a broad out-of-scope library, typos and fillers), averaged with the phone's own head (trained on
-the device's templates) run on FP32 embeddings, then calibrated on held-out templates:
+of out-of-scope requests through. This model is a one-hidden-layer MLP on the FP32 encoder's
+embeddings of a larger corpus (``device/text/intent_corpus.py``: more sentence shapes, an
+out-of-scope library of 22 categories including near misses, typos and fillers), averaged with the
+phone's own head (trained on the device's templates) run on FP32 embeddings, then calibrated on
+held-out templates:
 
 1. temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural Networks"): one scalar
    fitted by grid search to minimise the validation negative log-likelihood;
-2. an out-of-scope rule on the calibrated probabilities: a request is out of scope when the model
+2. an out-of-scope rule on the averaged probabilities: a request is out of scope when the model
    says so, or when its best in-scope probability is below ``oos_threshold``, chosen on the
-   validation split as the largest in-scope accuracy with out-of-scope recall >= ``OOS_TARGET``.
+   validation split to maximise balanced accuracy (the mean of in-scope accuracy and out-of-scope
+   recall), so that neither side is bought with the other.
 
-The independent evaluation set (``tests/data/intent_eval.jsonl``) is never used here.
+Validation (held-out templates, 524 requests, 166 out of scope), MLP vs the previous logistic
+regression at their best thresholds: 81.5 % vs 78.2 % accuracy, out-of-scope recall 93.4 % vs
+77.7 %. No independent evaluation set is used here.
 """
 
 from __future__ import annotations
@@ -29,11 +33,15 @@ from edgesplit.device.runtime import ModelRunner, SessionConfig
 from edgesplit.device.text.intent_corpus import corpus
 from edgesplit.device.text.intents import LABELS, OUT_OF_SCOPE
 from edgesplit.device.text.tokenizer import TextTokenizer
-from edgesplit.device.workloads.intent import embed, model_paths, train_head
+from edgesplit.device.workloads.intent import embed, model_paths
 
-OOS_TARGET = 0.95  # out-of-scope recall wanted on the validation split
 CLOUD_MAX_TOKENS = 256  # the model was trained with sequences up to 256 (device: 128)
-CORPUS_VERSION = 2  # bump when intent_corpus.py or the recipe changes, to retrain the cached head
+CORPUS_VERSION = 3  # bump when intent_corpus.py or the recipe changes, to retrain the cached head
+VAL_PER_TEMPLATE = 6  # fillings per validation template
+MLP_HIDDEN = 256
+MLP_STEPS = 400  # full-batch Adam steps (Kingma & Ba 2015), lr 3e-3: the loss has flattened
+MLP_DROPOUT = 0.1
+MLP_WEIGHT_DECAY = 1e-4
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -41,28 +49,80 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return p / p.sum(1, keepdims=True)
 
 
+def corpus_embeddings(encoder: ModelRunner, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """FP32 embeddings of ``intent_corpus.corpus(split)``, cached next to the built models.
+
+    Shared by the phone's out-of-scope gate (``intent.build``) and this head: embedding the
+    ~2 900 training requests takes minutes on two busy cores.
+    """
+    st = encoder.path.stat()
+    path = built_models_dir() / f"intent-corpus-v{CORPUS_VERSION}-{split}-{st.st_size}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return z["x"], z["y"]
+    per_template = 12 if split == "train" else VAL_PER_TEMPLATE
+    texts, y = corpus(split, per_template=per_template)
+    x = embed(encoder, TextTokenizer(max_tokens=CLOUD_MAX_TOKENS), texts)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x, y=y)
+    tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+    return x, y
+
+
+def train_mlp(x: np.ndarray, y: np.ndarray, classes: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """ReLU MLP, class-balanced cross-entropy, dropout, full-batch Adam; seeded."""
+    rng = np.random.default_rng(seed)
+    d = x.shape[1]
+    p: dict[str, np.ndarray] = {
+        "w1": rng.normal(0, np.sqrt(2 / d), (d, MLP_HIDDEN)).astype(np.float32),
+        "b1": np.zeros(MLP_HIDDEN, np.float32),
+        "w2": rng.normal(0, np.sqrt(1 / MLP_HIDDEN), (MLP_HIDDEN, classes)).astype(np.float32),
+        "b2": np.zeros(classes, np.float32),
+    }
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v = {k: np.zeros_like(v) for k, v in p.items()}
+    onehot = np.eye(classes, dtype=np.float32)[y]
+    counts = np.bincount(y, minlength=classes).astype(np.float32)
+    sw = (len(y) / (classes * counts))[y]
+    sw = (sw / sw.mean() / len(x))[:, None].astype(np.float32)
+    lr, b1, b2 = 3e-3, 0.9, 0.999
+    for t in range(1, MLP_STEPS + 1):
+        h = x @ p["w1"] + p["b1"]
+        keep = (rng.random(h.shape) > MLP_DROPOUT) / (1 - MLP_DROPOUT)
+        a = np.maximum(h, 0) * keep
+        g = (_softmax(a @ p["w2"] + p["b2"]) - onehot) * sw
+        ga = (g @ p["w2"].T) * keep * (h > 0)
+        grads = {"w2": a.T @ g, "b2": g.sum(0), "w1": x.T @ ga, "b1": ga.sum(0)}
+        for k in p:
+            gk = grads[k] + MLP_WEIGHT_DECAY * p[k]
+            m[k] = b1 * m[k] + (1 - b1) * gk
+            v[k] = b2 * v[k] + (1 - b2) * gk**2
+            p[k] -= lr * (m[k] / (1 - b1**t)) / (np.sqrt(v[k] / (1 - b2**t)) + 1e-8)
+    return p
+
+
+def mlp_logits(p: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    return np.maximum(x @ p["w1"] + p["b1"], 0) @ p["w2"] + p["b2"]
+
+
 @dataclass(frozen=True)
 class CloudHead:
-    """Calibrated head averaged with the phone's head run on FP32 embeddings (an ensemble of two
-    classifiers trained on different data: on validation 82.9 % vs 80.4 % for the head alone)."""
+    """Calibrated MLP averaged with the phone's head run on FP32 embeddings (two classifiers
+    trained on different data; on validation the average beats the MLP alone, 81.5 % vs 79.0 %)."""
 
-    w: np.ndarray  # (384, classes)
-    b: np.ndarray  # (classes,)
+    mlp: dict[str, np.ndarray]  # w1 (384, hidden), b1, w2 (hidden, classes), b2
     temperature: float
     oos_threshold: float
-    device_w: np.ndarray | None = None  # the phone's head (intent_head.onnx), FP32 features
-    device_b: np.ndarray | None = None
+    device_w: np.ndarray  # the phone's head (intent_head), FP32 features
+    device_b: np.ndarray
 
     def probabilities(self, emb: np.ndarray) -> np.ndarray:
-        p = _softmax((emb @ self.w + self.b) / self.temperature)
-        if self.device_w is not None and self.device_b is not None:
-            p = (p + _softmax(emb @ self.device_w + self.device_b)) / 2
-        return p
+        p = _softmax(mlp_logits(self.mlp, emb) / self.temperature)
+        return (p + _softmax(emb @ self.device_w + self.device_b)) / 2
 
     def decide(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(label index, confidence): out of scope when unsure; its confidence is 1 - best."""
-        p = self.probabilities(emb)
-        return decide(p, self.oos_threshold)
+        return decide(self.probabilities(emb), self.oos_threshold)
 
 
 def decide(p: np.ndarray, oos_threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -89,20 +149,22 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(min(grid, key=nll))
 
 
-def choose_oos_threshold(p: np.ndarray, y: np.ndarray, target: float = OOS_TARGET) -> float:
-    """Lowest threshold whose out-of-scope recall on validation reaches ``target``."""
+def balanced_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean of in-scope accuracy and out-of-scope recall."""
     oos = LABELS.index(OUT_OF_SCOPE)
-    best = 0.0
-    for t in np.linspace(0.0, 0.95, 96):
-        pred, _ = decide(p, float(t))
-        if (pred[y == oos] == oos).mean() >= target:
-            best = float(t)
-            break
-    return best
+    ins = y != oos
+    return float(((pred[ins] == y[ins]).mean() + (pred[~ins] == oos).mean()) / 2)
+
+
+def choose_oos_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    """The threshold (0 to 0.95, step 0.01) with the best validation balanced accuracy."""
+    grid = np.linspace(0.0, 0.95, 96)
+    scores = [balanced_accuracy(decide(p, float(t))[0], y) for t in grid]
+    return float(grid[int(np.argmax(scores))])
 
 
 def device_head() -> tuple[np.ndarray, np.ndarray]:
-    """The phone's trained head weights (W, b) from intent_head.onnx."""
+    """The phone's trained 20-intent head weights (W, b) from its ONNX file."""
     import onnx
     from onnx import numpy_helper
 
@@ -119,30 +181,26 @@ def _cache_path(encoder: Path) -> Path:
 def train(
     encoder: ModelRunner, log: Callable[[str], None] = lambda _m: None
 ) -> tuple[CloudHead, dict]:
-    tok = TextTokenizer(max_tokens=CLOUD_MAX_TOKENS)
-    texts, y = corpus("train")
-    vtexts, vy = corpus("val", per_template=6)
-    log(f"embedding {len(texts)} training and {len(vtexts)} validation requests (FP32)...")
-    x, vx = embed(encoder, tok, texts), embed(encoder, tok, vtexts)
-    # Class weights: out-of-scope has many more templates than one intent.
-    counts = np.bincount(y, minlength=len(LABELS)).astype(np.float64)
-    reps = np.maximum(1, np.round(counts.max() / counts)).astype(int)
-    xb, yb = np.repeat(x, reps[y], axis=0), np.repeat(y, reps[y])
-    w, b = train_head(xb, yb, len(LABELS), steps=2000, lr=8.0, l2=1e-4)
-    t = fit_temperature(vx @ w + b, vy)
+    log("embedding the training and validation corpus (FP32)...")
+    x, y = corpus_embeddings(encoder, "train")
+    vx, vy = corpus_embeddings(encoder, "val")
+    mlp = train_mlp(x, y, len(LABELS))
+    t = fit_temperature(mlp_logits(mlp, vx), vy)
     dw, db = device_head()
-    head = CloudHead(w, b, t, 0.0, dw, db)
+    head = CloudHead(mlp, t, 0.0, dw, db)
     thr = choose_oos_threshold(head.probabilities(vx), vy)
-    head = CloudHead(w, b, t, thr, dw, db)
+    head = CloudHead(mlp, t, thr, dw, db)
     pred, _ = head.decide(vx)
     oos = LABELS.index(OUT_OF_SCOPE)
+    ins = vy != oos
     report = {
-        "train_requests": len(texts),
-        "val_requests": len(vtexts),
+        "train_requests": len(y),
+        "val_requests": len(vy),
         "temperature": t,
         "oos_threshold": thr,
         "val_accuracy": float((pred == vy).mean()),
-        "val_oos_recall": float((pred[vy == oos] == oos).mean()),
+        "val_in_scope_accuracy": float((pred[ins] == vy[ins]).mean()),
+        "val_oos_recall": float((pred[~ins] == oos).mean()),
     }
     return head, report
 
@@ -152,23 +210,37 @@ def load_or_train(encoder: ModelRunner, log: Callable[[str], None] = lambda _m: 
     path = _cache_path(encoder.path)
     if path.is_file():
         with np.load(path) as z:
-            return CloudHead(z["w"], z["b"], float(z["temperature"]), float(z["oos_threshold"]))
+            return CloudHead(
+                {k: z[k] for k in ("w1", "b1", "w2", "b2")},
+                float(z["temperature"]),
+                float(z["oos_threshold"]),
+                z["device_w"],
+                z["device_b"],
+            )
     head, report = train(encoder, log)
-    assert head.device_w is not None and head.device_b is not None
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        w=head.w,
-        b=head.b,
-        temperature=head.temperature,
-        oos_threshold=head.oos_threshold,
-        device_w=head.device_w,
-        device_b=head.device_b,
-        report=json.dumps(report),
-    )
+    arrays: dict[str, object] = {
+        **head.mlp,
+        "temperature": head.temperature,
+        "oos_threshold": head.oos_threshold,
+        "device_w": head.device_w,
+        "device_b": head.device_b,
+        "report": json.dumps(report),
+    }
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)  # atomic: a concurrent reader never sees half a file
     log(f"cloud intent head: {report}")
     return head
+
+
+def training_report() -> dict:
+    """What the cached head's training measured on validation ({} before the first training)."""
+    enc = model_paths("fp32")["encoder"]
+    path = _cache_path(enc) if enc.is_file() else None
+    if path is None or not path.is_file():
+        return {}
+    with np.load(path) as z:
+        return dict(json.loads(str(z["report"])))
 
 
 class CloudIntentClassifier:
@@ -178,7 +250,7 @@ class CloudIntentClassifier:
         from edgesplit.device.workloads import intent
 
         paths = model_paths("fp32")
-        if not paths["encoder"].is_file():
+        if not paths["encoder"].is_file() or not paths["head"].is_file():
             intent.build()
         self.encoder = ModelRunner(paths["encoder"], SessionConfig(intra_op_threads=threads))
         self.tokenizer = TextTokenizer(max_tokens=max_tokens)
