@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from edgesplit.device.link import LinkProfile
 from edgesplit.device.link_emulator import LinkEmulator
@@ -29,25 +28,6 @@ CALIBRATION_CALLS = 15
 SIM_DRAWS = 20
 WEARABLE_TIMEOUT_S = 30.0  # generous: a busy machine must not turn a slow answer into a miss
 CLOUD_TIMEOUT_S = 10.0
-
-
-def kws_cloud_repository(root: Path) -> Path:
-    """The shipped ``kws-small`` and ``kws-tail`` configs, with the model file as an absolute path.
-
-    ``pkg://device/...`` resolves only when the repository root is on ``sys.path``; the
-    installed ``edgesplit`` script runs from anywhere."""
-    from edgesplit.cloud.repository import DEFAULT_REPOSITORY
-    from edgesplit.device.workloads import kws
-
-    for name in ("kws-small", "kws-tail"):
-        cfg = yaml.safe_load((DEFAULT_REPOSITORY / name / "config.yaml").read_text())
-        if "model_file" in cfg:
-            cfg["model_file"] = str(kws.model_path("fp32"))
-        else:
-            cfg["split_tail"]["source"] = str(kws.model_path("fp32"))
-        (root / name).mkdir(parents=True, exist_ok=True)
-        (root / name / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return root
 
 
 def _median_ms(fn: Callable[[], object], n: int) -> float:

@@ -182,24 +182,21 @@ def validate_tiers_command(
     ] = None,
 ) -> None:
     """The three-tier chain: a real phone hub over emulated BLE and LTE vs the simulator."""
-    import tempfile
-
     from rich.table import Table
 
-    from edgesplit.cloud.repository import Repository
+    from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
     from edgesplit.cloud.serve import ServerThread
     from edgesplit.device.workloads import get, kws
     from edgesplit.phone_hub import LocalModel
-    from edgesplit.tier_validate import kws_cloud_repository, validate_tiers
+    from edgesplit.tier_validate import validate_tiers
 
     split_feed = get("earbuds-kws").split_feed
     assert split_feed is not None  # the KWS workload has one
     feed = split_feed()
     phone = LocalModel(kws.model_path("fp32"))
     with (
-        tempfile.TemporaryDirectory() as tmp,
         err_console.status("validating the three-tier chain...") as status,
-        ServerThread(Repository(kws_cloud_repository(Path(tmp)))) as cloud,
+        ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-small"])) as cloud,
     ):
         report = validate_tiers(
             cloud.url, "kws-small", phone, feed, requests, rate_per_s, rounds, seed, status.update

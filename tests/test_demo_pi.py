@@ -57,7 +57,7 @@ def test_device_side_runs_without_the_cloud_and_sim_extras(
     assert res.returncode == 0, res.stderr
     assert "plot: skipped (no matplotlib)" in res.stderr
     doc = json.loads(out.read_text())
-    assert {s["device"] for s in doc["summary"]} == {"glasses", "earbuds", "phone"}
+    assert {s["device"] for s in doc["summary"]} == {"glasses", "earbuds", "earbuds-cut", "phone"}
     # Without --cloud a device-only install cannot start the in-process cloud: one line.
     alone = cli_without(CLOUD_AND_SIM_ONLY, "demo", "--headless", "--requests", "1")
     assert alone.returncode == 2 and "needs the cloud extra" in alone.stderr
