@@ -16,7 +16,6 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
