@@ -86,7 +86,14 @@ def _sim_doc(
         "tiers": [
             {"name": "earbud", "has_model": False, "link": ble.scenario_link()},
             # one core: the hub runs its ONNX session under the GIL, one request at a time
-            {"name": "phone", "cores": 1, "slowdown": phone_ms, "link": lte.scenario_link()},
+            {
+                "name": "phone",
+                "cores": 1,
+                "slowdown": phone_ms,
+                "link": lte.scenario_link(),
+                # the hub's client toward the cloud, as the real hub below is set
+                "client": {"timeout_ms": CLOUD_TIMEOUT_S * 1e3, "retries": 0},
+            },
             {"name": "cloud", "cores": 2, "slowdown": cloud_ms},  # kws-small: 2 instances
         ],
         "placements": [

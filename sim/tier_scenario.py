@@ -17,6 +17,7 @@ from edgesplit.device.link import LinkProfile
 from edgesplit.sim.scenario import (
     HOUR_MS,
     MAX_BYTES,
+    Client,
     Link,
     ScenarioError,
     _explain,
@@ -67,6 +68,11 @@ class Tier(_Strict):
     own_service_ms: float = Field(0.0, ge=0, le=HOUR_MS)
     cost_per_request_usd: float = Field(0.0, ge=0, le=1000)  # cloud: illustrative price
     link: Link | None = None  # to the next tier; none on the last
+    # The tier's client toward the last tier (the phone hub's, edgesplit/phone_hub.py): each
+    # attempt's timeout, retries with backoff and the circuit breaker, run by device/flow.py as
+    # the hub runs it; a cloud that fails or is too slow is answered by this tier. Defaults: the
+    # hub's (`edgesplit phone serve`: 1 s, no retry, breaker 3 failures / 3 s).
+    client: Client = Field(default_factory=lambda: Client(retries=0, breaker_reset_s=3.0))
 
 
 class TierWorkload(_Strict):
