@@ -72,7 +72,9 @@ class Tier(_Strict):
     # attempt's timeout, retries with backoff and the circuit breaker, run by device/flow.py as
     # the hub runs it; a cloud that fails or is too slow is answered by this tier. Defaults: the
     # hub's (`edgesplit phone serve`: 1 s, no retry, breaker 3 failures / 3 s).
-    client: Client = Field(default_factory=lambda: Client(retries=0, breaker_reset_s=3.0))
+    client: Client = Field(
+        default_factory=lambda: Client.model_validate({"retries": 0, "breaker_reset_s": 3.0})
+    )
 
 
 class TierWorkload(_Strict):
