@@ -218,7 +218,8 @@ def tiers_case(
         )
     table = Table(
         title=f"earbud -> BLE -> phone hub -> LTE -> cloud: real vs sim, {rounds} rounds x "
-        f"{requests} requests at {rate_per_s:g}/s"
+        f"{requests} requests at {rate_per_s:g}/s (mean: of the rounds' errors; all: every "
+        "round's requests together, the goal)"
     )
     for c in (
         "round",
@@ -243,10 +244,13 @@ def tiers_case(
             f"{r['sim_p95_ms']:.1f}",
             f"{r['p95_rel_error']:.1%}",
         )
-    for route, m in report["mean"].items():
-        ok &= m["p50_rel_error"] <= max_error and m["p95_rel_error"] <= max_error
+    rows = [("mean", route, m) for route, m in report["mean"].items()]
+    rows += [("all", route, m) for route, m in report["pooled"].items()]
+    for label, route, m in rows:
+        if label == "all":  # the goal: all rounds' requests together
+            ok &= m["p50_rel_error"] <= max_error and m["p95_rel_error"] <= max_error
         table.add_row(
-            "mean",
+            label,
             route,
             f"{m['real_p50_ms']:.1f}",
             f"{m['sim_p50_ms']:.1f}",

@@ -59,6 +59,10 @@ class Tier(_Strict):
     # Times slower than the machine that measured the profile (earbud MCU ~5100x: MLPerf Tiny
     # KWS 182 ms on Cortex-M4 vs 0.0355 ms on the desktop core, docs/REFERENCE.md).
     slowdown: float = Field(1.0, gt=0, le=1e6)
+    # Measured times of the whole model on this tier (ms), e.g. behind a real server on a loaded
+    # host: when given, each computation draws one, scaled to its share of the model, instead
+    # of ``slowdown`` times the reference time (the spread, and its tail, as measured).
+    service_samples_ms: list[float] = Field([], max_length=100_000)
     # Power while computing; defaults: edge AI chip 5 W (docs/REFERENCE.md, "50 TOPS at 5 W").
     compute_power_w: float = Field(5.0, ge=0, le=10_000)
     idle_power_w: float = Field(0.0, ge=0, le=10_000)

@@ -201,9 +201,18 @@ def simulate_tiers(
         run.chosen[name] = run.chosen.get(name, 0) + 1
         return cands[best], best != wanted
 
-    def compute(i: int, w: int, ref_ms: float):
+    def service_s(i: int, ref_ms: float) -> float:
+        """Tier i's time for ``ref_ms`` of reference compute: a measured sample when the tier
+        has them (scaled to its share of the model), else the slowdown's mean or a draw."""
+        samples = tiers[i].service_samples_ms
+        if samples:
+            pick = samples[int(draws.uniform() * len(samples))]
+            return pick * ref_ms / whole_ms / 1e3 if whole_ms > 0 else 0.0
         mean_s = ref_ms * tiers[i].slowdown / 1e3
-        s = draws.exponential(mean_s) if exponential else mean_s
+        return draws.exponential(mean_s) if exponential else mean_s
+
+    def compute(i: int, w: int, ref_ms: float):
+        s = service_s(i, ref_ms)
         st = stations[i][w if i == 0 else 0]
         now = env.now
         start = st.admit(now, s)
@@ -258,8 +267,7 @@ def simulate_tiers(
         run.hop_s[last] += env.now - t0
         run.bytes_up[last] += eff.up_bytes
         up_s = env.now - t0
-        mean_s = (whole_ms - pos[b][1]) * tiers[-1].slowdown / 1e3
-        s = draws.exponential(mean_s) if exponential else mean_s
+        s = service_s(n_t - 1, whole_ms - pos[b][1])
         now = env.now
         start = stations[-1][0].admit(now, s)
         run.serving_busy_s[-1] += s
