@@ -340,7 +340,8 @@ def demo_command(
             cloud_timeout_s=hub_timeout_s,
             wearable_timeout_s=max(wearable_timeout_s, hub_timeout_s),
         )
-        if cut_earbud and "earbuds" in names and "earbuds" in carried:
+        live_audio = mic is not None or serial is not None  # one microphone, one earbud
+        if cut_earbud and "earbuds" in names and "earbuds" in carried and not live_audio:
             names.insert(names.index("earbuds") + 1, CUT_EARBUD)
     policies = _per_device(policy, "--policy", default_all=True)
     for kind in policies.values():
