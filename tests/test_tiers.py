@@ -278,3 +278,16 @@ def test_cli_tiers_and_sweep(tmp_path):
     )
     assert bad.returncode == 2 and "--phone-util 1.5" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_sim_validate_names_a_wrong_case_in_one_line():
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "edgesplit.cli", "sim", "validate", "--case", "moon"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "--case 'moon': expected one of links, slow-cloud, tiers" in res.stderr
