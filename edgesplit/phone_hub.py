@@ -88,19 +88,27 @@ def kws_tail_model(threads: int = 1) -> LocalModel:
     """The phone's half of a cut KWS: the FP32 DS-CNN from the cut ``kws-tail`` expects.
 
     The earbud runs ``device/tasks.py``'s head and sends the activation; the phone (or the
-    cloud's ``kws-tail``) finishes it. Extracted once per process into a temporary file."""
-    import tempfile
+    cloud's ``kws-tail``) finishes it. Extracted once next to the built models (as the head is),
+    keyed by the source's content, written atomically for parallel runs."""
+    import hashlib
+    import os
 
     import onnx
 
+    from edgesplit.device.paths import built_models_dir
     from edgesplit.device.tasks import KWS_CUT_TENSOR
     from edgesplit.device.workloads import kws
 
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(kws.model_path("fp32"))))
-    outputs = [o.name for o in model.graph.output]
-    tail = onnx.utils.Extractor(model).extract_model([KWS_CUT_TENSOR], outputs)
-    path = Path(tempfile.mkdtemp(prefix="edgesplit-kws-tail-")) / "tail.onnx"
-    onnx.save(tail, str(path))
+    source = kws.model_path("fp32")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    path = built_models_dir() / f"kws-tail-{digest}.onnx"
+    if not path.is_file():
+        model = onnx.shape_inference.infer_shapes(onnx.load(str(source)))
+        outputs = [o.name for o in model.graph.output]
+        tail = onnx.utils.Extractor(model).extract_model([KWS_CUT_TENSOR], outputs)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        onnx.save(tail, str(tmp))
+        tmp.replace(path)
     return LocalModel(path, threads)
 
 
