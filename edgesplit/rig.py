@@ -17,12 +17,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -380,6 +381,7 @@ class Rig:
         self.hub = hub
         self.uplink: LinkEmulator | None = None  # the phone's link to the cloud
         self.hub_process: subprocess.Popen | None = None
+        self.hub_log: IO[str] | None = None
         self.hub_url: str | None = None
 
     def via_phone(self, device: str) -> bool:
@@ -398,10 +400,13 @@ class Rig:
         if self.cloud.ca_cert is not None:
             args += ["--ca-cert", str(self.cloud.ca_cert)]
         self.log("starting the phone hub (its own process)...")
+        # Its errors go to a file, not a pipe nobody drains while the demo runs (a full pipe
+        # would block the hub); read back when it fails to start.
+        self.hub_log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in __exit__
         self.hub_process = subprocess.Popen(
             [sys.executable, "-m", "edgesplit.cli", "phone", "serve", *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.hub_log,
             text=True,
         )
 
@@ -412,7 +417,11 @@ class Rig:
             assert proc is not None and proc.stdout is not None
             line = proc.stdout.readline()
             if not line:
-                err = proc.stderr.read() if proc.stderr else ""
+                proc.wait(timeout=30)
+                err = ""
+                if self.hub_log is not None:
+                    self.hub_log.seek(0)
+                    err = self.hub_log.read()
                 raise LinkError(f"the phone hub did not start: {err.strip()[-300:]}")
             self.hub_url = str(json.loads(line)["hub"])
         return self.hub_url
@@ -610,6 +619,9 @@ class Rig:
         if self.hub_process is not None:
             end_process(self.hub_process)
             self.hub_process = None
+        if self.hub_log is not None:
+            self.hub_log.close()
+            self.hub_log = None
         if self.uplink is not None:
             self.uplink.stop()
         for source in self.sources.values():
