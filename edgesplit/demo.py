@@ -1,11 +1,15 @@
 """``edgesplit demo``: glasses, earbuds and phone answering their sensors, with a cloud behind.
 
-The cloud service runs in-process on loopback; each device reaches it through a user-space link
-emulator (Wi-Fi for the glasses, BLE + LTE for the earbuds, 5G for the phone) and routes each
-request with its policy. Mid-run the links are cut (offline fallback: every request is still
-answered, flagged degraded) and the glasses drop from Wi-Fi to LTE (the deadline-aware policy
-stops sending frames). Every input is generated from the seed: no camera, microphone, network or
-external server is needed.
+Three tiers by default: the earbuds reach the cloud through the phone hub (``edgesplit phone
+serve``, its own process), each earbud over its own emulated BLE hop and the hub over an emulated
+LTE uplink; the hub answers itself or relays (edgesplit/phone_hub.py), and each answer says who
+gave it: ``device``, ``phone``, ``cloud``, an escalation (``device+phone``, ``device+cloud``) or a
+cut (``device>phone``, ``device>cloud``: the other bud runs the model's head). The glasses go
+straight to the cloud over their own Wi-Fi (or through the hub: ``--via-phone glasses``), the
+phone over 5G. The cloud service runs in-process on loopback. Mid-run the links are cut (the
+phone's uplink first, then the earbuds' hop to it: the tier below answers, flagged degraded) and
+the glasses drop from Wi-Fi to LTE (the deadline-aware policy stops sending frames). Every input is
+generated from the seed: no camera, microphone, network or external server is needed.
 
 Two hosts: ``--cloud URL`` runs the device side alone against a cloud elsewhere
 (``edgesplit cloud serve``, HTTPS with ``--ssl-keyfile/--ssl-certfile``), with the API key from
@@ -32,11 +36,33 @@ from edgesplit.output import console, err_console, fail, write_json
 DEVICES = ("glasses", "earbuds", "phone")
 ROUTE_STYLE = {
     "device": "green",
+    "phone": "bright_green",
     "cloud": "cyan",
+    "device+phone": "bright_blue",
     "device+cloud": "blue",
+    "device>phone": "bright_magenta",
+    "device>cloud": "magenta",
     "split": "magenta",
     "fallback": "yellow",
 }
+ROUTE_COLOR = {  # the timeline's colours, route by route
+    "device": "tab:green",
+    "phone": "tab:olive",
+    "cloud": "tab:cyan",
+    "device+phone": "tab:brown",
+    "device+cloud": "tab:blue",
+    "device>phone": "tab:pink",
+    "device>cloud": "tab:purple",
+    "split": "tab:purple",
+    "fallback": "tab:orange",
+}
+
+
+def _link_cell(extra: dict) -> str:
+    cut = extra["cut"]
+    if not cut:
+        return extra["link"]
+    return extra["link"] + (" [red](cut)[/]" if cut is True else f" [red]({cut} cut)[/]")
 
 
 def _events_table(events: list[dict], status: str) -> Table:
@@ -60,7 +86,7 @@ def _events_table(events: list[dict], status: str) -> Table:
         table.add_row(
             f"{e['t_s']:.1f}",
             e["device"],
-            e["extra"]["link"] + (" [red](cut)[/]" if e["extra"]["cut"] else ""),
+            _link_cell(e["extra"]),
             f"[{style}]{e['route']}{' *' if e['degraded'] else ''}[/]",
             f"{e['device_ms']:.1f}",
             f"{e['network_ms']:.1f}",
@@ -122,20 +148,16 @@ def plot_timeline(events: list[dict], windows: dict, path: Path) -> Path | None:
     fig, axes = plt.subplots(
         len(devices), 1, figsize=(8, 2.2 * len(devices) + 0.6), sharex=True, squeeze=False
     )
-    colors = {
-        "device": "tab:green",
-        "cloud": "tab:cyan",
-        "device+cloud": "tab:blue",
-        "split": "tab:purple",
-        "fallback": "tab:orange",
-    }
     for ax, device in zip(axes[:, 0], devices, strict=True):
         ev = [e for e in events if e["device"] == device]
-        for route, color in colors.items():
+        for route, color in ROUTE_COLOR.items():
             pts = [(e["t_s"], e["total_ms"]) for e in ev if e["route"] == route]
             if pts:
                 ax.scatter(*zip(*pts, strict=True), s=12, color=color, label=route)
-        if "outage" in windows:
+        if "uplink" in windows:  # three tiers: the phone's uplink cut, then the hop to it
+            ax.axvspan(*windows["uplink"], color="orange", alpha=0.12, label="phone uplink cut")
+            ax.axvspan(*windows["hop"], color="red", alpha=0.12, label="wearable hop cut")
+        elif "outage" in windows:
             ax.axvspan(*windows["outage"], color="red", alpha=0.12, label="link cut")
         if "switch" in windows:
             ax.axvline(windows["switch"], color="grey", ls="--", lw=1)
@@ -155,15 +177,18 @@ def plot_timeline(events: list[dict], windows: dict, path: Path) -> Path | None:
 def _per_device(values: list[str] | None, option: str, default_all: bool) -> dict[str, str]:
     """``KIND`` (every device, when ``default_all``) or ``DEVICE=VALUE`` entries -> {device: v}."""
     out: dict[str, str] = {}
+    from edgesplit.rig import CUT_EARBUD
+
+    known = (*DEVICES, CUT_EARBUD)
     for v in values or []:
         device, sep, value = v.partition("=")
         if not sep:
             if not default_all:
                 fail(f"{option} {v!r}: expected DEVICE=VALUE, e.g. glasses=1500")
-            out.update(dict.fromkeys(DEVICES, v))
+            out.update(dict.fromkeys(known, v))
             continue
-        if device not in DEVICES:
-            fail(f"{option} {v!r}: device {device!r} is not one of {', '.join(DEVICES)}")
+        if device not in known:
+            fail(f"{option} {v!r}: device {device!r} is not one of {', '.join(known)}")
         out[device] = value
     return out
 
@@ -247,6 +272,39 @@ def demo_command(
     text: Annotated[
         bool, typer.Option("--text", help="phone input: requests typed on standard input")
     ] = False,
+    hub: Annotated[
+        bool,
+        typer.Option(
+            help="three tiers: the earbuds reach the cloud through the phone hub (`edgesplit "
+            "phone serve`, its own process) over BLE, the hub over LTE; --no-hub: straight to "
+            "the cloud over one folded BLE+LTE link"
+        ),
+    ] = True,
+    via_phone: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a device that goes through the phone hub (repeatable; default: earbuds); "
+            "glasses through it are tethered over BLE at 1.4 Mbit/s instead of their own Wi-Fi"
+        ),
+    ] = None,
+    cut_earbud: Annotated[
+        bool,
+        typer.Option(
+            help="with the hub: the other earbud runs the head of the KWS and sends the cut "
+            "(routes device>phone, device>cloud)"
+        ),
+    ] = True,
+    hub_route: Annotated[
+        str,
+        typer.Option(help="the hub's policy: cascade (answer unless unsure) | cloud | phone"),
+    ] = "cascade",
+    hub_timeout_s: Annotated[
+        float, typer.Option(min=0.01, help="the hub's wait for the cloud per attempt (s)")
+    ] = 0.6,
+    wearable_timeout_s: Annotated[
+        float,
+        typer.Option(min=0.01, help="a wearable's wait for the hub (s); longer than the hub's"),
+    ] = 1.5,
     seed: Annotated[int, typer.Option(help="seed for every generated input")] = 7,
     threads: Annotated[int, typer.Option(min=1, help="ORT intra-op threads")] = 1,
     headless: Annotated[bool, typer.Option(help="no live view (scripts, CI)")] = False,
@@ -259,14 +317,32 @@ def demo_command(
     from edgesplit.device.errors import EdgesplitError
     from edgesplit.device.policy import POLICY_KINDS
     from edgesplit.device.workloads.registry import plugins
-    from edgesplit.rig import LINK_MODES, CloudTarget, Rig
+    from edgesplit.phone_hub import HUB_ROUTES
+    from edgesplit.rig import CUT_EARBUD, LINK_MODES, CloudTarget, HubSetup, Rig
     from edgesplit.sources import open_sources
 
     known = list(dict.fromkeys([*DEVICES, *(p.demo.device for p in plugins().values())]))
-    names = devices or list(DEVICES)
+    names = list(devices or DEVICES)
     for d in names:
         if d not in known:
             fail(f"--device {d!r}: expected one of {', '.join(known)}")
+    for d in via_phone or []:
+        if d not in known or d == "phone":
+            fail(f"--via-phone {d!r}: expected a wearable, one of glasses, earbuds")
+    if hub_route not in HUB_ROUTES:
+        fail(f"--hub-route {hub_route!r}: expected one of {', '.join(HUB_ROUTES)}")
+    hub_setup = None
+    if hub:
+        carried = [*(via_phone or ["earbuds"]), CUT_EARBUD]
+        hub_setup = HubSetup(
+            tuple(carried),
+            hub_route,
+            cloud_timeout_s=hub_timeout_s,
+            wearable_timeout_s=max(wearable_timeout_s, hub_timeout_s),
+        )
+        live_audio = mic is not None or serial is not None  # one microphone, one earbud
+        if cut_earbud and "earbuds" in names and "earbuds" in carried and not live_audio:
+            names.insert(names.index("earbuds") + 1, CUT_EARBUD)
     policies = _per_device(policy, "--policy", default_all=True)
     for kind in policies.values():
         if kind not in POLICY_KINDS:
@@ -296,13 +372,18 @@ def demo_command(
         err_console.print("note: --link-emulation off: no emulated outage or link switch")
     elif not no_events:
         start = duration * 0.35 if outage_at is None else outage_at
-        windows["outage"] = (start, start + (duration * 0.2 if outage_for is None else outage_for))
+        end = start + (duration * 0.2 if outage_for is None else outage_for)
+        windows["outage"] = (start, end)
+        if hub_setup is not None and any(d in hub_setup.via_phone for d in names):
+            # three tiers: the phone's uplink is cut first, then the wearables' hop to it
+            windows["uplink"] = (start, (start + end) / 2)
+            windows["hop"] = ((start + end) / 2, end)
         windows["switch"] = duration * 0.7 if switch_at is None else switch_at
     sources: dict = {}
     try:
         from edgesplit.device.workloads.registry import by_device
 
-        for d in names:
+        for d in dict.fromkeys(n for n in names if n != CUT_EARBUD):
             wl = by_device(d).workload()
             if not wl.int8_ready():
                 with err_console.status(f"first run: quantising {wl.name} to INT8..."):
@@ -333,6 +414,7 @@ def demo_command(
                 deadlines_ms=deadlines_ms,
                 sources=sources,
                 intervals_s=intervals_s,
+                hub=hub_setup,
             ) as rig,
         ):
             status.stop()  # one live display at a time: the request view takes over
@@ -407,22 +489,31 @@ def _run(rig, names, duration, requests, windows, headless) -> list[dict]:
     events: list[dict] = []
     lock = threading.Lock()
     t0 = time.monotonic()
-    state = {"cut": False, "switched": False}
+    state = {"cut": False, "uplink": False, "hop": False, "switched": False}
+
+    def within(window: str, now: float) -> bool:
+        return window in windows and windows[window][0] <= now < windows[window][1]
 
     def control(now: float) -> str:
-        if "outage" in windows:
-            cut = windows["outage"][0] <= now < windows["outage"][1]
-            if cut != state["cut"]:
-                state["cut"] = cut
-                for loop in rig.loops.values():
-                    loop.cut(cut)
+        cut, uplink, hop = within("outage", now), within("uplink", now), within("hop", now)
+        if (cut, uplink, hop) != (state["cut"], state["uplink"], state["hop"]):
+            state.update(cut=cut, uplink=uplink, hop=hop)
+            rig.cut_uplink(uplink)
+            for loop in rig.loops.values():  # direct links: the whole window; wearables: the hop
+                loop.cut(hop if loop.via_phone and "hop" in windows else cut)
+        glasses = rig.loops.get("glasses")
         if "switch" in windows and now >= windows["switch"] and not state["switched"]:
             state["switched"] = True
-            if "glasses" in rig.loops:
-                rig.loops["glasses"].switch_link(LinkProfile.technology("lte"))
-        return ("[red]links cut[/]" if state["cut"] else "links up") + (
-            ", glasses on LTE" if state["switched"] else ""
-        )
+            if glasses is not None and not glasses.via_phone:
+                glasses.switch_link(LinkProfile.technology("lte"))
+        if uplink:
+            status = "[red]phone uplink cut[/] (direct links cut)"
+        elif hop:
+            status = "[red]wearable hop to the phone cut[/] (direct links cut)"
+        else:
+            status = "[red]links cut[/]" if cut else "links up"
+        switched = state["switched"] and glasses is not None and not glasses.via_phone
+        return status + (", glasses on LTE" if switched else "")
 
     def on_event(e: dict) -> None:
         with lock:

@@ -258,6 +258,9 @@ def bench_command(
         write_json(json_out, results)
 
 
+VALIDATE_CASES = ("links", "slow-cloud", "tiers")
+
+
 @sim_app.command("validate")
 def validate_command(
     device: Annotated[str, typer.Option(help="glasses | earbuds | phone")] = "earbuds",
@@ -277,12 +280,20 @@ def validate_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the report as JSON")
     ] = None,
+    case: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="cases (repeatable; default all): links (each --link), slow-cloud, tiers "
+            "(earbud -> BLE -> real phone hub -> LTE -> cloud, goal 15 %)"
+        ),
+    ] = None,
 ) -> None:
     """The real router over the link emulator vs the simulator, in interleaved rounds."""
     from rich.table import Table
 
     from edgesplit.device.link import LinkProfile
     from edgesplit.device.policy import POLICY_KINDS
+    from edgesplit.tiers_cli import TIERS_MAX_ERROR, tiers_case
     from edgesplit.validate import Case, slow_cloud_case, validate
 
     if device not in ("glasses", "earbuds", "phone"):
@@ -290,13 +301,23 @@ def validate_command(
     for p in policy or []:
         if p not in POLICY_KINDS:
             fail(f"--policy {p!r}: expected one of {', '.join(POLICY_KINDS)}")
+    wanted = set(case or VALIDATE_CASES)
+    for c in wanted - set(VALIDATE_CASES):
+        fail(f"--case {c!r}: expected one of {', '.join(VALIDATE_CASES)}")
     pols = policy or list(POLICY_KINDS)
     try:
-        cases = [Case(t, LinkProfile.technology(t), pols) for t in link or ["lte", "wifi"]]
+        links = (link or ["lte", "wifi"]) if "links" in wanted else []
+        cases = [Case(t, LinkProfile.technology(t), pols) for t in links]
     except ValueError as exc:
         fail(str(exc))
-    if slow_cloud:
+    if slow_cloud and "slow-cloud" in wanted:
         cases.append(slow_cloud_case())
+    tiers: tuple[dict, bool] | None = None
+    if "tiers" in wanted:  # the three-tier chain (edgesplit/tiers_cli.py)
+        tiers = tiers_case(requests, rounds, seed, TIERS_MAX_ERROR)
+        if not cases:
+            report_goal(tiers[0], tiers[1], TIERS_MAX_ERROR, json_out)
+            return
     with err_console.status("validating...") as status:
         report = validate(device, cases, requests, rounds, seed, log=status.update)
     table = Table(
@@ -328,6 +349,9 @@ def validate_command(
             f"{r['p95_rel_error']:.1%} ± {r['p95_rel_error_ci95']:.1%}",
         )
     console.print(table)
+    if tiers is not None:
+        report["tiers"] = tiers[0]
+        ok &= tiers[1]
     report_goal(report, ok, max_error, json_out)
 
 

@@ -169,44 +169,57 @@ def tier_sweep_command(
         err_console.print(f"wrote {png}")
 
 
+TIERS_MAX_ERROR = 0.15  # issue 15's goal for the three-tier chain, p50 and p95
+
+
 def validate_tiers_command(
     requests: Annotated[
         int, typer.Option(min=5, help="real requests per placement per round")
     ] = 40,
     rate_per_s: Annotated[float, typer.Option(min=0.01, help="Poisson arrival rate (1/s)")] = 3.0,
-    rounds: Annotated[int, typer.Option(min=1, help="rounds (machine load shows as spread)")] = 2,
+    rounds: Annotated[int, typer.Option(min=1, help="rounds (machine load shows as spread)")] = 3,
     seed: Annotated[int, typer.Option(help="seed of the script, emulators and simulator")] = 3,
-    max_error: Annotated[float, typer.Option(help="goal: relative error of p50 and p95")] = 0.15,
+    max_error: Annotated[
+        float, typer.Option(help="goal: relative error of p50 and p95")
+    ] = TIERS_MAX_ERROR,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the report as JSON")
     ] = None,
 ) -> None:
-    """The three-tier chain: a real phone hub over emulated BLE and LTE vs the simulator."""
-    import tempfile
+    """The three-tier chain (as `sim validate --case tiers`): a real phone hub over emulated BLE
+    and LTE vs the simulator."""
+    report, ok = tiers_case(requests, rounds, seed, max_error, rate_per_s)
+    report_goal(report, ok, max_error, json_out)
 
+
+def tiers_case(
+    requests: int, rounds: int, seed: int, max_error: float, rate_per_s: float = 3.0
+) -> tuple[dict, bool]:
+    """Run the three-tier validation and print its table: (report, every mean error within the
+    goal). Used by `sim validate-tiers` and by `sim validate`'s ``tiers`` case."""
     from rich.table import Table
 
-    from edgesplit.cloud.repository import Repository
+    from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
     from edgesplit.cloud.serve import ServerThread
     from edgesplit.device.workloads import get, kws
     from edgesplit.phone_hub import LocalModel
-    from edgesplit.tier_validate import kws_cloud_repository, validate_tiers
+    from edgesplit.tier_validate import validate_tiers
 
     split_feed = get("earbuds-kws").split_feed
     assert split_feed is not None  # the KWS workload has one
     feed = split_feed()
     phone = LocalModel(kws.model_path("fp32"))
     with (
-        tempfile.TemporaryDirectory() as tmp,
         err_console.status("validating the three-tier chain...") as status,
-        ServerThread(Repository(kws_cloud_repository(Path(tmp)))) as cloud,
+        ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-small"])) as cloud,
     ):
         report = validate_tiers(
             cloud.url, "kws-small", phone, feed, requests, rate_per_s, rounds, seed, status.update
         )
     table = Table(
         title=f"earbud -> BLE -> phone hub -> LTE -> cloud: real vs sim, {rounds} rounds x "
-        f"{requests} requests at {rate_per_s:g}/s"
+        f"{requests} requests at {rate_per_s:g}/s (mean: of the rounds' errors; all: every "
+        "round's requests together, the goal)"
     )
     for c in (
         "round",
@@ -231,10 +244,13 @@ def validate_tiers_command(
             f"{r['sim_p95_ms']:.1f}",
             f"{r['p95_rel_error']:.1%}",
         )
-    for route, m in report["mean"].items():
-        ok &= m["p50_rel_error"] <= max_error and m["p95_rel_error"] <= max_error
+    rows = [("mean", route, m) for route, m in report["mean"].items()]
+    rows += [("all", route, m) for route, m in report["pooled"].items()]
+    for label, route, m in rows:
+        if label == "all":  # the goal: all rounds' requests together
+            ok &= m["p50_rel_error"] <= max_error and m["p95_rel_error"] <= max_error
         table.add_row(
-            "mean",
+            label,
             route,
             f"{m['real_p50_ms']:.1f}",
             f"{m['sim_p50_ms']:.1f}",
@@ -244,7 +260,8 @@ def validate_tiers_command(
             f"{m['p95_rel_error']:.1%}",
         )
     console.print(table)
-    report_goal(report, ok, max_error, json_out)
+    report["max_error"], report["within_goal"] = max_error, ok
+    return report, ok
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from edgesplit.device.link import LinkProfile
 from edgesplit.sim.scenario import (
     HOUR_MS,
     MAX_BYTES,
+    Client,
     Link,
     ScenarioError,
     _explain,
@@ -58,6 +59,10 @@ class Tier(_Strict):
     # Times slower than the machine that measured the profile (earbud MCU ~5100x: MLPerf Tiny
     # KWS 182 ms on Cortex-M4 vs 0.0355 ms on the desktop core, docs/REFERENCE.md).
     slowdown: float = Field(1.0, gt=0, le=1e6)
+    # Measured times of the whole model on this tier (ms), e.g. behind a real server on a loaded
+    # host: when given, each computation draws one, scaled to its share of the model, instead
+    # of ``slowdown`` times the reference time (the spread, and its tail, as measured).
+    service_samples_ms: list[float] = Field([], max_length=100_000)
     # Power while computing; defaults: edge AI chip 5 W (docs/REFERENCE.md, "50 TOPS at 5 W").
     compute_power_w: float = Field(5.0, ge=0, le=10_000)
     idle_power_w: float = Field(0.0, ge=0, le=10_000)
@@ -67,6 +72,13 @@ class Tier(_Strict):
     own_service_ms: float = Field(0.0, ge=0, le=HOUR_MS)
     cost_per_request_usd: float = Field(0.0, ge=0, le=1000)  # cloud: illustrative price
     link: Link | None = None  # to the next tier; none on the last
+    # The tier's client toward the last tier (the phone hub's, edgesplit/phone_hub.py): each
+    # attempt's timeout, retries with backoff and the circuit breaker, run by device/flow.py as
+    # the hub runs it; a cloud that fails or is too slow is answered by this tier. Defaults: the
+    # hub's (`edgesplit phone serve`: 1 s, no retry, breaker 3 failures / 3 s).
+    client: Client = Field(
+        default_factory=lambda: Client.model_validate({"retries": 0, "breaker_reset_s": 3.0})
+    )
 
 
 class TierWorkload(_Strict):

@@ -8,9 +8,13 @@ Each wearable has its own cores and BLE link; the phone's cores and its uplink a
 wearable and by the phone's own requests. A request runs tier 0's part of the model, sends the
 tensor at its boundary up, and so on; the answering tier sends the response back down the chain.
 When a hop is cut, the tier below runs the rest of the model and the answer is flagged degraded
-(a tier without a model cannot, and the request is lost). ``auto`` picks per request the placement
-with the lowest estimate: compute plus ``device/policy.py``'s ``transfer_ms`` for each hop (the
-router's estimate) plus the queues at the tiers now; a hop that is down is not a candidate.
+(a tier without a model cannot, and the request is lost). The last hop (the phone's to the cloud)
+runs the request flow the phone hub runs (``device/flow.py``, the router's code: each attempt's
+timeout, retries with backoff, the circuit breaker, fallback): a cloud that is cut, slow or
+queued past the timeout is answered by the phone, flagged degraded, after the time it waited.
+``auto`` picks per request the placement with the lowest estimate: compute plus
+``device/policy.py``'s ``transfer_ms`` for each hop (the router's estimate) plus the queues at
+the tiers now; a hop that is down is not a candidate.
 """
 
 from __future__ import annotations
@@ -21,7 +25,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
-from edgesplit.device.policy import transfer_ms
+from edgesplit.device.flow import (
+    Call,
+    Called,
+    ClientConfig,
+    Compute,
+    Computed,
+    Outcome,
+    RequestFlow,
+    Route,
+    Wait,
+)
+from edgesplit.device.policy import LinkEstimator, PolicyConfig, RequestCosts, transfer_ms
+from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.sim.links import TECHNOLOGIES, RadioMeter
 from edgesplit.sim.model import Draws, FifoStation, LinkSim
 from edgesplit.sim.stats import LogHistogram
@@ -185,9 +201,18 @@ def simulate_tiers(
         run.chosen[name] = run.chosen.get(name, 0) + 1
         return cands[best], best != wanted
 
-    def compute(i: int, w: int, ref_ms: float):
+    def service_s(i: int, ref_ms: float) -> float:
+        """Tier i's time for ``ref_ms`` of reference compute: a measured sample when the tier
+        has them (scaled to its share of the model), else the slowdown's mean or a draw."""
+        samples = tiers[i].service_samples_ms
+        if samples:
+            pick = samples[int(draws.uniform() * len(samples))]
+            return pick * ref_ms / whole_ms / 1e3 if whole_ms > 0 else 0.0
         mean_s = ref_ms * tiers[i].slowdown / 1e3
-        s = draws.exponential(mean_s) if exponential else mean_s
+        return draws.exponential(mean_s) if exponential else mean_s
+
+    def compute(i: int, w: int, ref_ms: float):
+        s = service_s(i, ref_ms)
         st = stations[i][w if i == 0 else 0]
         now = env.now
         start = st.admit(now, s)
@@ -209,17 +234,113 @@ def simulate_tiers(
             run.bytes_down[i] += nbytes
         return True
 
+    # The last hop's sender (the phone) reaches the cloud through the shared request flow.
+    last = n_t - 2
+    sender = tiers[last]
+    cl = sender.client
+    flow = RequestFlow(
+        PolicyConfig("cloud-only"),
+        ClientConfig(cl.timeout_ms, cl.retries, cl.backoff_ms),
+        CircuitBreaker(cl.breaker_failures, cl.breaker_reset_s),
+        LinkEstimator(priors[last].up_mbps, priors[last].down_mbps, priors[last].rtt_ms),
+        lambda: env.now,
+        draws.uniform,
+    )
+
+    def give_up(deadline: float, until: float):
+        """An attempt that cannot finish: it ends at ``until`` (the cut's end) or its timeout."""
+        end = min(until, deadline)
+        yield env.timeout(max(0.0, end - env.now))
+        return Called(False, "timeout" if end >= deadline else "unreachable")
+
+    def call_cloud(b: Boundary, eff: Call):
+        """One attempt over the last hop: up, the cloud's part of the model, down, against its
+        timeout (the cloud still does work the sender stopped waiting for)."""
+        link, t0 = links[last][0], env.now
+        deadline = t0 + eff.timeout_ms / 1e3
+        if (cut := link.cut_until(env.now)) is not None:
+            return (yield from give_up(deadline, cut))
+        arrive = link.send(env.now, eff.up_bytes, True)
+        if arrive > deadline:
+            return (yield from give_up(deadline, math.inf))
+        yield env.timeout(arrive - env.now)
+        run.hop_s[last] += env.now - t0
+        run.bytes_up[last] += eff.up_bytes
+        up_s = env.now - t0
+        s = service_s(n_t - 1, whole_ms - pos[b][1])
+        now = env.now
+        start = stations[-1][0].admit(now, s)
+        run.serving_busy_s[-1] += s
+        if start + s > deadline:
+            return (yield from give_up(deadline, math.inf))
+        yield env.timeout(start + s - now)
+        run.wait_s[-1] += start - now
+        t_down = env.now
+        if (cut := link.cut_until(env.now)) is not None:
+            return (yield from give_up(deadline, cut))
+        arrive = link.send(env.now, wl.response_bytes, False)
+        if arrive > deadline:
+            return (yield from give_up(deadline, math.inf))
+        yield env.timeout(arrive - env.now)
+        run.hop_s[last] += env.now - t_down
+        run.bytes_down[last] += wl.response_bytes
+        transit_ms = (up_s + env.now - t_down) * 1e3
+        return Called(True, "", True, transit_ms, eff.up_bytes, wl.response_bytes)
+
+    def via_flow(w: int, b: Boundary):
+        """The sender's request flow for the rest of the model: (outcome, or None when the
+        sender had to answer and has no model)."""
+        rest_ms = whole_ms - pos[b][1]
+        costs = RequestCosts(
+            wl.deadline_ms,
+            pos[b][2],
+            wl.response_bytes,
+            rest_ms * sender.slowdown,
+            rest_ms * tiers[-1].slowdown,
+        )
+        gen = flow.run(costs)
+        reply: Computed | Called | None = None
+        try:
+            while True:
+                eff = gen.send(reply)
+                if isinstance(eff, Call):
+                    reply = yield from call_cloud(b, eff)
+                elif isinstance(eff, Compute):
+                    if not sender.has_model:
+                        gen.close()
+                        return None
+                    if rest_ms > 0:
+                        yield from compute(last, w, rest_ms)
+                    reply = Computed()
+                else:
+                    assert isinstance(eff, Wait)
+                    yield env.timeout(eff.ms / 1e3)
+                    reply = None
+        except StopIteration as stop:
+            out: Outcome = stop.value
+        return out
+
     def request(w: int):
         t0 = env.now
         bounds, degraded = choose(w)
         prev: Boundary = "start"
         answered = n_t - 1
+        down_from = n_t - 1  # the response crosses the hops below this tier
         for i, b in enumerate(bounds):
             seg = pos[b][1] - pos[prev][1]
             if seg > 0:
                 yield from compute(i, w, seg)
             if b == "end":
-                answered = i
+                answered = down_from = i
+                break
+            if i == last:  # the last hop: the flow decides who answers
+                out = yield from via_flow(w, b)
+                if out is None:
+                    run.lost += 1
+                    return
+                remote = out.route in Route.remote()
+                answered, down_from = (n_t - 1 if remote else i), i
+                degraded = degraded or out.degraded
                 break
             sent = yield from hop(i, w, pos[b][2], True)
             if not sent:  # the hop is cut: this tier answers alone
@@ -229,9 +350,10 @@ def simulate_tiers(
                     return
                 if whole_ms - pos[b][1] > 0:
                     yield from compute(i, w, whole_ms - pos[b][1])
+                down_from = i
                 break
             prev = b
-        for j in reversed(range(answered)):
+        for j in reversed(range(down_from)):
             sent = yield from hop(j, w, wl.response_bytes, False)
             if not sent:
                 run.lost += 1

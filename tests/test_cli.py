@@ -84,19 +84,30 @@ def test_run_on_files(tmp_path, kws_workload):
     assert not_image.returncode == 2 and "not an image" in not_image.stderr
 
 
-def test_demo_headless(tmp_path: Path, kws_workload, ocr_workload, intent_workload):
+def test_demo_headless(tmp_path: Path, kws_workload, intent_workload):
+    """The demo as a user runs it: the earbuds through the phone hub (its own process) over
+    emulated BLE and LTE to the cloud, the other bud sending the cut, the phone on its own link;
+    every route in the telemetry. (The glasses, direct: tests/test_demo_remote.py.)"""
     out = tmp_path / "demo.json"
-    # Roomy deadlines: on a busy 2-core machine one FP32 OCR in the cloud can take over 1 s and the
-    # glasses would rightly fall back; this test checks the wiring (each device, each route, the
-    # telemetry and the plot), not the deadline policy's timing.
-    roomy = [f"--deadline={d}=30000" for d in ("glasses", "earbuds", "phone")]
+    # Roomy deadlines and timeouts: this test checks the wiring (each device, each route, the
+    # telemetry and the plot) on a busy 2-core machine, not timing. No pacing: one request after
+    # another (the test's time).
     res = run(
         "demo",
         "--headless",
         "--requests",
         "3",
         "--no-events",
-        *roomy,
+        "--device",
+        "earbuds",
+        "--device",
+        "phone",
+        *(f"--deadline={d}=30000" for d in ("earbuds", "phone", "earbuds-cut")),
+        *(f"--interval={d}=0" for d in ("earbuds", "phone")),
+        "--hub-timeout-s",
+        "10",
+        "--wearable-timeout-s",
+        "30",
         "--json",
         str(out),
         "--out",
@@ -105,27 +116,36 @@ def test_demo_headless(tmp_path: Path, kws_workload, ocr_workload, intent_worklo
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
     events = doc["events"]
-    assert {e["device"] for e in events} == {"glasses", "earbuds", "phone"}
-    assert all(sum(e["device"] == d for e in events) == 3 for d in ("glasses", "earbuds", "phone"))
-    glasses = [e for e in events if e["device"] == "glasses"]
-    assert glasses[0]["route"] == "cloud" and glasses[0]["bytes_up"] > 640 * 480 * 3
+    assert all(sum(e["device"] == d for e in events) == 3 for d in ("earbuds", "earbuds-cut"))
+    assert sum(e["device"] == "phone" for e in events) == 3 and len(events) == 9
     assert all(e["label"] is not None and e["total_ms"] > 0 and not e["degraded"] for e in events)
+    # Through the phone: who answered is the hub's word (its X-Edgesplit-Route header).
+    buds = [e for e in events if e["device"] == "earbuds"]
+    assert {e["route"] for e in buds} <= {"device", "device+phone", "device+cloud"}
+    assert all(e["tier"] in e["route"] for e in buds)
+    cut = [e for e in events if e["device"] == "earbuds-cut"]
+    assert {e["route"] for e in cut} <= {"device>phone", "device>cloud"}
+    assert all(e["bytes_up"] > 64 * 25 * 5 * 4 for e in cut)  # the cut's activation
+    assert {e["route"] for e in events if e["device"] == "phone"} <= {"device", "device+cloud"}
     telemetry = (tmp_path / "run" / "telemetry.jsonl").read_text().splitlines()
     assert len(telemetry) == len(events)
+    assert sorted(json.loads(t)["route"] for t in telemetry) == sorted(e["route"] for e in events)
     assert (tmp_path / "run" / "timeline.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_demo_answers_everything_while_the_links_are_cut(
-    tmp_path: Path, ocr_workload, intent_workload
+    tmp_path: Path, kws_workload, intent_workload
 ):
+    """Direct links (``--no-hub``: the earbuds on one folded BLE + LTE link) all cut."""
     out = tmp_path / "demo.json"
     res = run(
         "demo",
         "--headless",
         "--requests",
         "4",
+        "--no-hub",
         "--device",
-        "glasses",
+        "earbuds",
         "--device",
         "phone",
         "--policy",
@@ -134,6 +154,8 @@ def test_demo_answers_everything_while_the_links_are_cut(
         "0",
         "--outage-for",
         "1000",
+        "--interval=earbuds=0",
+        "--interval=phone=0",
         "--json",
         str(out),
         "--out",
@@ -145,4 +167,6 @@ def test_demo_answers_everything_while_the_links_are_cut(
     assert all(e["route"] == "fallback" and e["degraded"] and e["label"] for e in events)
     assert all(e["bytes_up"] == 0 and e["extra"]["cut"] for e in events)
     # The breaker opens after 3 failures: the later requests do not wait for timeouts.
-    assert events[-1]["client_wait_ms"] == 0 and events[0]["client_wait_ms"] > 0
+    for device in ("earbuds", "phone"):
+        mine = [e for e in events if e["device"] == device]
+        assert mine[-1]["client_wait_ms"] == 0 and mine[0]["client_wait_ms"] > 0

@@ -52,7 +52,9 @@ def test_device_side_runs_without_the_cloud_and_sim_extras(
         res = cli_without(
             CLOUD_AND_SIM_ONLY,
             "demo", "--headless", "--cloud", srv.url, "--requests", "2", "--no-events",
-            "--deadline", "glasses=30000", "--json", str(out), "--out", str(tmp_path / "run"),
+            "--deadline", "glasses=30000", "--no-cut-earbud", "--interval", "glasses=0",
+            "--interval", "earbuds=0", "--interval", "phone=0",
+            "--json", str(out), "--out", str(tmp_path / "run"),
         )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "plot: skipped (no matplotlib)" in res.stderr

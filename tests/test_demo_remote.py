@@ -116,13 +116,16 @@ def test_demo_device_side_against_an_https_cloud(https_cloud, tmp_path):
     res = demo(
         "--cloud", https_cloud["url"], "--ca-cert", str(https_cloud["ca"]),
         "--requests", "3", "--no-events", "--policy", "earbuds=split", *ROOMY,
+        "--hub-route", "cloud", "--deadline", "earbuds-cut=30000",
         "--json", str(out), "--out", str(tmp_path / "run"),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
     routes = {s["device"]: s["routes"] for s in doc["summary"]}
     assert routes["glasses"] == {"cloud": 3}  # the frames crossed TLS to the other process
-    assert routes["earbuds"] == {"split": 3}
+    # The earbuds' cut through the phone hub (its own process), which relays the tensor over TLS
+    # with the API key to the remote cloud's tail.
+    assert routes["earbuds"] == routes["earbuds-cut"] == {"device>cloud": 3}
     glasses = [e for e in doc["events"] if e["device"] == "glasses"]
     assert all(e["bytes_up"] > 640 * 480 * 3 and e["server_ms"] > 0 for e in glasses)
     assert all(not e["degraded"] for e in doc["events"])

@@ -115,7 +115,9 @@ def test_demo_across_two_namespaces_over_a_shaped_veth(
         # switch (the kernel's rate is Wi-Fi's for the whole run). Deadlines of 3 s: room for a
         # loaded machine's FP32 OCR in the cloud, short enough that outage timeouts stay short.
         demo += ["--requests", "12", "--outage-at", "3", "--outage-for", "8", "--switch-at", "1e6"]
-        demo += ["--policy", "earbuds=split", "--deadline", "glasses=3000"]
+        # --no-hub: each device straight to the cloud through the namespaces (the phone hub's
+        # path is tests/test_demo_tiers.py's).
+        demo += ["--no-hub", "--policy", "earbuds=split", "--deadline", "glasses=3000"]
         demo += ["--deadline", "earbuds=3000", "--json", str(out), "--out", str(tmp_path / "run")]
         res = subprocess.run(demo, env=env, capture_output=True, text=True, timeout=900)
         assert res.returncode == 0, res.stderr

@@ -137,6 +137,30 @@ def test_outage_is_answered_by_the_tier_below_flagged_degraded():
     assert s["lost"] > 50 and s["completed"] + s["lost"] == 300
 
 
+def test_a_slow_cloud_is_answered_by_the_phone_through_the_request_flow():
+    """The phone's hop runs device/flow.py as the hub does: a cloud slower than the phone's
+    timeout is waited for (1 s, no retry), the phone answers, degraded; after 3 failures the
+    breaker opens and the phone answers at once, until it probes the cloud again 3 s later."""
+    d = doc(rate_per_s=1.0)
+    d["tiers"][1]["link"] = dict(IDEAL)
+    d["tiers"][2]["slowdown"] = 200.0  # the cloud's part: 2000 ms, twice the timeout
+    d["placements"] = [{"name": "cloud", "run_on": "cloud"}]
+    run = simulate_tiers(parse_tier_scenario(d), "cloud", requests=200)
+    s = summarise_tiers(run)
+    assert s["completed"] == 200 and s["degraded"] == 200
+    assert s["answered_by"] == {"bud": 0, "phone": 200, "cloud": 0}
+    assert run.latency_ms.quantile(0.99) == pytest.approx(1010, rel=0.02)  # timeout + phone
+    assert run.latency_ms.quantile(0.05) < 20  # breaker open: no wait
+    # A retry doubles the wait (plus ~50 ms of backoff); here with a breaker that never opens.
+    d["tiers"][1]["client"] = {"timeout_ms": 1000, "retries": 1, "breaker_failures": 10_000}
+    retried = simulate_tiers(parse_tier_scenario(d), "cloud", requests=200)
+    assert 2000 < retried.latency_ms.quantile(0.5) < 2200
+    # A cloud within the timeout answers every request itself.
+    d["tiers"][2]["slowdown"] = 1.0
+    ok = summarise_tiers(simulate_tiers(parse_tier_scenario(d), "cloud", requests=200))
+    assert ok["answered_by"]["cloud"] == 200 and ok["degraded"] == 0
+
+
 def test_auto_moves_off_a_loaded_phone():
     """auto picks per request: an idle phone wins; a phone busy with its own work loses."""
     d = doc(rate_per_s=2.0)
@@ -254,3 +278,16 @@ def test_cli_tiers_and_sweep(tmp_path):
     )
     assert bad.returncode == 2 and "--phone-util 1.5" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_sim_validate_names_a_wrong_case_in_one_line():
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "edgesplit.cli", "sim", "validate", "--case", "moon"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "--case 'moon': expected one of links, slow-cloud, tiers" in res.stderr
