@@ -18,4 +18,4 @@ if [ "${1:-}" = "--full" ]; then
 fi
 # Two workers (pytest-xdist): about half of the suite's time is waiting on servers, links and
 # subprocesses, which a second worker fills. EDGESPLIT_TEST_WORKERS=0 runs in one process.
-exec .venv/bin/python -m pytest -n "${EDGESPLIT_TEST_WORKERS:-2}" "$@"
+exec .venv/bin/python -m pytest -n "${EDGESPLIT_TEST_WORKERS:-2}" --dist worksteal "$@"
