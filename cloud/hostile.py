@@ -574,8 +574,8 @@ def run_hostile(
 ) -> dict:
     """Run every case; returns per-case results and the totals the issue asks for."""
     results = []
-    # The budget applies to the health port (own thread, as Triton's); the main port's health
-    # route is probed too and reported.
+    # The budget applies to the health port (its own process, as Triton's own port); the main
+    # port's health route is probed too and reported.
     with (
         ProbeProcess(server.health_port or server.port) as prober,
         ProbeProcess(server.port) as main,

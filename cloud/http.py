@@ -12,14 +12,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Awaitable, Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import h11
@@ -174,6 +173,7 @@ class FastPath:
         self.build_api, self.on_startup, self.on_shutdown = build_api, on_startup, on_shutdown
         self.api: Any = None
         self._warm: asyncio.Future | None = None
+        self._settle: asyncio.Task | None = None
         self.limits: Limits = plane.limits
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -187,10 +187,23 @@ class FastPath:
                     return
                 await send({"type": "lifespan.startup.complete"})
                 self._warm = asyncio.get_running_loop().run_in_executor(None, self.build_api)
+                self._settle = asyncio.create_task(self._freeze_heap())
             elif msg["type"] == "lifespan.shutdown":
                 await self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _freeze_heap(self) -> None:
+        """Once models and the API are loaded, move every object into the collector's permanent
+        generation: a full collection then scans only what requests allocate (on this machine
+        one took 20-120 ms over the ~74 000 start-up objects, a stall every request would see)."""
+        try:
+            await self.plane.wait_loaded(3600)
+            await self.get_api()
+        except Exception:  # load errors are reported by the data plane; nothing to freeze
+            return
+        gc.collect()
+        gc.freeze()
 
     async def get_api(self) -> Any:
         if self.api is None:
@@ -416,58 +429,3 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         self.plane.begin_drain(self.drain_timeout_s)
         await super().shutdown(sockets)
-
-
-class _QuietHTTPServer(ThreadingHTTPServer):
-    """A prober that hangs up is not an error: no traceback on stderr (socketserver's default)."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("health connection error", extra={"fields": {"client": str(client_address)}})
-
-
-class HealthServer:
-    """Health and metrics on their own port and thread (as Triton's separate ports)."""
-
-    def __init__(self, plane: DataPlane, host: str, port: int) -> None:
-        plane_ref = plane
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else Nagle + delayed ACK add 40 ms per answer
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                if self.path == "/v2/health/live":
-                    self._send(200, b'{"live":true}')
-                elif self.path == "/v2/health/ready":
-                    ok = plane_ref.ready and not plane_ref.draining
-                    self._send(
-                        200 if ok else 503, b'{"ready":true}' if ok else error_body("not ready")
-                    )
-                elif self.path == "/metrics":
-                    self._send(
-                        200, generate_latest(plane_ref.metrics.registry), CONTENT_TYPE_LATEST
-                    )
-                else:
-                    self._send(404, error_body(f"no route {self.path[:100]}"))
-
-            def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-                head = (
-                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
-                    f"content-type: {ctype}\r\ncontent-length: {len(body)}\r\n\r\n"
-                )
-                self.wfile.write(head.encode() + body)  # one segment
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = _QuietHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

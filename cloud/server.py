@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgesplit.cloud.dataplane import DataPlane
-from edgesplit.cloud.http import ApiKeys, FastPath, HealthServer
+from edgesplit.cloud.health import HealthProcess
+from edgesplit.cloud.http import ApiKeys, FastPath
 from edgesplit.cloud.limits import Limits
 from edgesplit.cloud.repository import Repository
 
@@ -28,7 +29,8 @@ class ServerSettings:
     drain_timeout_s: float = 30.0
     limits: Limits | None = None  # None: Limits() with max_body_bytes above
     metrics_require_key: bool = False  # /metrics behind the API keys too
-    health_port: int | None = None  # health + metrics also on this port, in their own thread
+    health_port: int | None = None  # health + metrics also on this port, in their own process
+    health_stale_s: float = 5.0  # the health port says "not live" when the loop stalls this long
     host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
@@ -68,14 +70,15 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
     plane = DataPlane(repository, settings.limits, settings.request_timeout_s)
     keys = ApiKeys(settings.api_keys)
 
-    health: list[HealthServer] = []
+    health: list[HealthProcess] = []
 
     async def startup() -> None:
         if settings.health_port is not None:
-            server = HealthServer(plane, settings.host, settings.health_port)
+            server = HealthProcess(
+                plane, settings.host, settings.health_port, settings.health_stale_s
+            )
             server.start()
             health.append(server)
-            log.info("health port", extra={"fields": {"port": server.port}})
         await plane.start()
 
     async def shutdown() -> None:
