@@ -34,6 +34,8 @@ log = logging.getLogger("edgesplit.cloud")
 INFER_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
 JSON = [(b"content-type", b"application/json")]
 PENALTY_KEY = "edgesplit.penalty_s"  # set in the scope by FastPath, read by the protocol
+SERVER_MS = "Edgesplit-Server-Ms"  # response header: ms from request headers to the answer
+REFUSAL_LOG_S = 1.0  # 429s are summed into one log line per this many seconds
 
 
 def error_body(message: str) -> bytes:
@@ -174,6 +176,8 @@ class FastPath:
         self.api: Any = None
         self._warm: asyncio.Future | None = None
         self._settle: asyncio.Task | None = None
+        self._refused: dict[str, int] = {}
+        self._refused_timer: asyncio.TimerHandle | None = None
         self.limits: Limits = plane.limits
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -268,6 +272,9 @@ class FastPath:
                 status = CLIENT_CLOSED  # uvicorn's cycle saw the client go while we worked
             # W3C Server-Timing: lets a client tell network time from server time.
             headers["Server-Timing"] = f"infer;dur={served.server_s * 1e3:.3f}"
+            # From the request's headers to its answer, admission queue included: what a load
+            # test compares with its own clock to see its own scheduling delays.
+            headers[SERVER_MS] = f"{(time.monotonic() - t0) * 1e3:.3f}"
         except OipError as exc:
             status, body, headers = exc.status, error_body(exc.message), error_headers(exc)
             if isinstance(exc, Overloaded):
@@ -288,17 +295,10 @@ class FastPath:
             metrics.inflight.dec()
         elapsed = time.monotonic() - t0
         metrics.record(name, status, elapsed)
-        log.info(
-            "infer",
-            extra={
-                "fields": {
-                    "model": metrics.label(name),
-                    "version": version,
-                    "status": status,
-                    "latency_ms": round(elapsed * 1e3, 3),
-                }
-            },
-        )
+        if status == 429:
+            self._log_refusal(name)
+        else:
+            self._log_infer(name, version, status, elapsed)
         if status == CLIENT_CLOSED:
             return
         if reader.more:  # refused before the body was read
@@ -307,6 +307,34 @@ class FastPath:
             if not await reader.discard(size, self.limits.max_discard_bytes):
                 headers["connection"] = "close"
         await respond(send, status, body, headers)
+
+    def _log_refusal(self, name: str) -> None:
+        """429s are summed into one log line per ``REFUSAL_LOG_S``: an overload must not turn
+        into a flood of log writes (each a system call on the event loop) on top of itself."""
+        label = self.plane.metrics.label(name)
+        self._refused[label] = self._refused.get(label, 0) + 1
+        if self._refused_timer is None:
+            loop = asyncio.get_running_loop()
+            self._refused_timer = loop.call_later(REFUSAL_LOG_S, self._flush_refusals)
+
+    def _flush_refusals(self) -> None:
+        self._refused_timer = None
+        fields = {"status": 429, "refused": dict(self._refused), "seconds": REFUSAL_LOG_S}
+        log.info("overloaded", extra={"fields": fields})
+        self._refused.clear()
+
+    def _log_infer(self, name: str, version: str | None, status: int, elapsed: float) -> None:
+        log.info(
+            "infer",
+            extra={
+                "fields": {
+                    "model": self.plane.metrics.label(name),
+                    "version": version,
+                    "status": status,
+                    "latency_ms": round(elapsed * 1e3, 3),
+                }
+            },
+        )
 
 
 def _headers(scope: dict) -> dict[str, str]:
@@ -318,6 +346,8 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
 
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _penalty_until = 0.0  # loop time; 0: no penalty
+        _held = b""  # bytes received during a penalty, processed when it ends
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -341,6 +371,15 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
                 self._header_timer = None
 
         def data_received(self, data: bytes) -> None:
+            if self._penalty_until and self.loop.time() < self._penalty_until:
+                # A client that got 429 and did not wait: hold what it sent, unread, until its
+                # penalty ends; it costs the server nothing meanwhile.
+                self._held += data
+                if len(self._held) == len(data):
+                    self.flow.pause_reading()
+                    self._cancel_header_timer()
+                    self.loop.call_at(self._penalty_until, self._end_penalty)
+                return
             super().data_received(data)
             if self.conn.their_state in (h11.SEND_BODY, h11.DONE):
                 self._cancel_header_timer()
@@ -351,19 +390,20 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
             super().on_response_complete()
             if self.transport.is_closing():
                 return
-            if penalty:
-                # A client refused with 429 is not read from until its penalty ends: one that
-                # ignores Retry-After costs the server nothing while it waits in our socket.
-                self.flow.pause_reading()
-                self._cancel_header_timer()
-                self.loop.call_later(penalty, self._end_penalty)
-            else:
-                self._arm_header_timer()
+            # After a 429, what the client sends within the penalty is held until it ends (a
+            # client honouring Retry-After never meets it: no work for the server either way).
+            self._penalty_until = self.loop.time() + penalty if penalty else 0.0
+            self._arm_header_timer()
 
         def _end_penalty(self) -> None:
-            if not self.transport.is_closing():
-                self.flow.resume_reading()
-                self._arm_header_timer()
+            self._penalty_until = 0.0
+            held, self._held = self._held, b""
+            if self.transport.is_closing():
+                return
+            self.flow.resume_reading()
+            self._arm_header_timer()
+            if held:
+                self.data_received(held)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_header_timer()

@@ -18,14 +18,19 @@ import uvicorn
 from edgesplit.cloud.errors import ModelConfigError
 from edgesplit.cloud.http import Server, guarded_protocol
 from edgesplit.cloud.repository import Repository
-from edgesplit.cloud.server import JsonLogFormatter, ServerSettings, create_app
+from edgesplit.cloud.server import (
+    BatchedStreamHandler,
+    JsonLogFormatter,
+    ServerSettings,
+    create_app,
+)
 
 SWITCH_INTERVAL_S = 0.001
 DRAIN_MARGIN_S = 2.0  # uvicorn's own cancel comes after the data plane answered 503s
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BatchedStreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
     logger = logging.getLogger("edgesplit.cloud")
     logger.handlers[:] = [handler]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,56 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
+class BatchedStreamHandler(logging.Handler):
+    """Writes log lines in batches: at most one write per ``FLUSH_S`` (or per 64 KiB), at once
+    for warnings and errors. A write per request is a system call on the event loop, and each
+    call hands the interpreter lock to another thread and must wait to get it back."""
+
+    FLUSH_S = 0.2
+    MAX_BYTES = 64 * 1024
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+        self.lines: list[str] = []
+        self.size = 0
+        threading.Thread(target=self._flusher, daemon=True, name="log-flush").start()
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with self.lock held
+        try:
+            line = self.format(record) + "\n"
+        except Exception:  # logging's contract: a bad record must not break the caller
+            self.handleError(record)
+            return
+        self.lines.append(line)
+        self.size += len(line)
+        if record.levelno >= logging.WARNING or self.size >= self.MAX_BYTES:
+            self._write()
+
+    def _write(self) -> None:
+        if self.lines:
+            text, self.lines, self.size = "".join(self.lines), [], 0
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):  # stderr closed: nothing to report it to
+                pass
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write()
+
+    def _flusher(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_S)
+            self.flush()
+
+
+def flush_logs() -> None:
+    for handler in logging.getLogger("edgesplit.cloud").handlers:
+        handler.flush()
+
+
 def create_app(repository: Repository, settings: ServerSettings | None = None) -> Any:
     """The ASGI app. Models not yet loaded in ``repository`` load in the background."""
     settings = settings or ServerSettings()
@@ -86,6 +138,7 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
         for server in health:
             server.stop()
         log.info("stopped")
+        flush_logs()  # uvicorn may end the process by re-raising SIGTERM: no exit handlers
 
     def build_api() -> Any:
         from edgesplit.cloud.rest import create_api
