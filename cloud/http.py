@@ -341,6 +341,47 @@ def _headers(scope: dict) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+class CoalescingTransport:
+    """A transport whose writes within one turn of the event loop leave as one ``send``:
+    uvicorn writes a response's head and body separately, and on loopback each send costs the
+    TCP work of both ends. Writes over ``FLUSH_BYTES`` go out at once (no large copies)."""
+
+    FLUSH_BYTES = 64 * 1024
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._t, self._loop = transport, loop
+        self._buf: list[bytes] = []
+        self._size = 0
+        self._scheduled = False
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._buf.append(data)
+        self._size += len(data)
+        if self._size >= self.FLUSH_BYTES:
+            self.flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._buf:
+            return
+        data = self._buf[0] if len(self._buf) == 1 else b"".join(self._buf)
+        self._buf, self._size = [], 0
+        if not self._t.is_closing():
+            self._t.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._t.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._t, name)
+
+
 def guarded_protocol(limits: Limits) -> type[H11Protocol]:
     """uvicorn's h11 protocol plus a header timeout, a connection cap and JSON error bodies."""
 
@@ -351,6 +392,7 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
             if len(self.connections) > limits.max_connections:
                 self._send_error(
                     429,
