@@ -9,6 +9,7 @@ also what ``edgesplit cloud bench --suite ...`` reports.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -41,7 +42,8 @@ def suite_server():
 
 def test_hostile_suite_has_no_5xx_no_tracebacks_and_oip_errors(suite_server):
     assert len(cases()) >= 60
-    doc = run_hostile(suite_server, health_budget_ms=LOOSE_HEALTH_BUDGET_MS)
+    # 3 health samples per case (not 10): a loose bound needs no p99, and the run is ~5 s shorter.
+    doc = run_hostile(suite_server, health_budget_ms=LOOSE_HEALTH_BUDGET_MS, min_samples=3)
     assert doc["cases"] == len(cases())
     assert doc["responses_5xx"] == 0, doc["failed"]
     assert doc["tracebacks_in_log"] == 0 and doc["error_log_lines"] == 0, doc["first_traceback"]
@@ -94,6 +96,58 @@ def test_unknown_model_names_do_not_grow_metrics(suite_server):
     assert res.statuses == {404: 2000}
     assert series() == before  # no series per unknown name: only counts change
     assert 'model="_unknown"' in suite_server.get("/metrics").body.decode()
+
+
+def _wait_status(port: int, path: str, want: int, timeout_s: float = 30.0):
+    """Poll until ``path`` answers ``want`` (generous: a loaded machine delays a process)."""
+    end = time.monotonic() + timeout_s
+    while True:
+        r = raw_exchange(port, http_request("GET", path), timeout_s=5)
+        if r is not None and r.status == want:
+            return r
+        assert time.monotonic() < end, (path, want, r)
+        time.sleep(0.05)
+
+
+def _proc_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+def test_health_port_is_its_own_process_and_a_stalled_server_reads_not_live():
+    """The health port's process shares no interpreter lock with the server; a server whose
+    event loop stops (SIGSTOP here) is reported not live, and live again when it runs."""
+    flags = ["--health-stale-s", "1"]
+    with ServerUnderTest({"kws-small": {}}, flags, health_port=True) as srv:
+        hp = srv.health_port
+        assert hp is not None
+        end = time.monotonic() + 30
+        while not (lines := [x for x in srv.log_text().splitlines() if '"health port"' in x]):
+            assert time.monotonic() < end  # log lines are written in batches, 0.2 s apart
+            time.sleep(0.05)
+        pid = json.loads(lines[0])["pid"]
+        assert pid != srv.proc.pid and not _proc_gone(pid)
+        assert _wait_status(hp, "/v2/health/ready", 200).body == b'{"ready":true}'
+        assert _wait_status(hp, "/v2/health/live", 200).body == b'{"live":true}'
+        metrics = _wait_status(hp, "/metrics", 200)
+        assert b"edgesplit_requests" in metrics.body  # asked of the server over its socket
+        assert raw_exchange(hp, http_request("GET", "/nope")).status == 404
+        os.kill(srv.proc.pid, signal.SIGSTOP)
+        try:
+            stalled = _wait_status(hp, "/v2/health/live", 503)
+            assert b"not live" in stalled.body and b"event loop" in stalled.body
+            assert raw_exchange(hp, http_request("GET", "/v2/health/ready")).status == 503
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        _wait_status(hp, "/v2/health/live", 200)
+        _wait_status(hp, "/v2/health/ready", 200)
+    end = time.monotonic() + 30
+    while not _proc_gone(pid):  # the child leaves with the server
+        assert time.monotonic() < end, f"health process {pid} outlived the server"
+        time.sleep(0.05)
 
 
 def test_metrics_can_require_the_api_key(tmp_path):
@@ -365,15 +419,13 @@ def test_kserve_serving_runtime_is_valid_and_matches_our_cli():
 
 @pytest.mark.full
 def test_full_hostile_suite_health_p99_within_50_ms():
-    """The issue's bound, per case. On the shared 2-core machine 1-3 of 83 cases (bursts of new
-    connections) go over in a run because the scheduler stalls the whole process (README), so
-    this asserts the bound in at least 95 % of the cases and the worst case within 4x of it."""
+    """The issue's bound, in every case, on the health port (its own process since the health
+    thread measured 38-72 ms worst cases on this shared machine; README, Cloud benchmark)."""
     with ServerUnderTest(SUITE_MODELS, SUITE_FLAGS, health_port=True) as srv:
         doc = run_hostile(srv, health_budget_ms=50.0)
     assert doc["responses_5xx"] == 0 and doc["tracebacks_in_log"] == 0
-    over = [r["name"] for r in doc["results"] if r["health_p99_ms"] > 50.0]
-    assert len(over) <= 0.05 * doc["cases"], over
-    assert doc["health_p99_ms_max"] <= 200.0
+    over = {r["name"]: r["health_p99_ms"] for r in doc["results"] if r["health_p99_ms"] > 50.0}
+    assert not over, over
 
 
 @pytest.mark.full
