@@ -142,6 +142,12 @@ def run_overload(
                     row["server_admitted_p99_bound_ms"] = round(
                         2 * unloaded["server_p99_ms"] + drain_ms, 1
                     )
+                    # The same bound with the queue drained at this window's own rate (reported,
+                    # not judged: a slower overload would loosen it; goodput judges that).
+                    own_ms = (queue + instances) / max(row["goodput_rps"], 1e-9) * 1e3
+                    row["admitted_p99_bound_own_rate_ms"] = round(
+                        2 * unloaded["p99_ms"] + own_ms, 1
+                    )
                     runs.setdefault(side, []).append(row)
         finally:
             probes.close()
