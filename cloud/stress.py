@@ -137,6 +137,13 @@ def run_overload(
                     row["goodput_per_cpu_over_saturation"] = round(
                         row["goodput_per_cpu_s"] / max(sat["goodput_per_cpu_s"], 1e-9), 3
                     )
+                    # Does overload add latency for the admitted, beyond a full queue's own?
+                    row["p99_over_saturation_p99"] = round(
+                        row["p99_ms"] / max(sat["p99_ms"], 1e-9), 3
+                    )
+                    row["server_p99_over_saturation_p99"] = round(
+                        row["server_p99_ms"] / max(sat["server_p99_ms"], 1e-9), 3
+                    )
                     row["drain_ms"] = round(drain_ms, 1)
                     row["admitted_p99_bound_ms"] = round(2 * unloaded["p99_ms"] + drain_ms, 1)
                     row["server_admitted_p99_bound_ms"] = round(
