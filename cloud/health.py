@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,11 @@ class HealthProcess:
         self.plane, self.stale_s = plane, stale_s
         self.listener = socket.create_server((host, port), backlog=128)
         self.port: int = self.listener.getsockname()[1]
-        page_fd = os.memfd_create("edgesplit-health")
+        if hasattr(os, "memfd_create"):  # Linux
+            page_fd = os.memfd_create("edgesplit-health")
+        else:  # an unlinked temporary file elsewhere (macOS)
+            page_fd, path = tempfile.mkstemp(prefix="edgesplit-health-")
+            os.unlink(path)
         os.ftruncate(page_fd, PAGE_BYTES)
         self.page_fd = page_fd
         self.page = mmap.mmap(page_fd, PAGE_BYTES)
