@@ -308,6 +308,38 @@ class FastPath:
                 headers["connection"] = "close"
         await respond(send, status, body, headers)
 
+    def refuse_early(
+        self, method: bytes, target: bytes, headers: Any
+    ) -> tuple[bytes, list[tuple[bytes, bytes]], float] | None:
+        """For the protocol, from the request line and headers alone: a 429 for an infer
+        request to a model whose queue is full, answered before any ASGI work (no task, no
+        scope, no body reader), so a burst of refusals delays admitted requests as little as
+        possible. None: the ordinary path decides (auth, unknown model, large or chunked body,
+        anything unusual). Returns the body, headers and read pause."""
+        if method != b"POST" or self.keys.keys or self.plane.draining or b"%" in target:
+            return None
+        m = INFER_PATH.match(target.partition(b"?")[0].decode("latin-1"))
+        if m is None:
+            return None
+        name, version = m.group(1), m.group(2)
+        entry = self.plane.repository.models.get(name)
+        if entry is None or not entry.loaded:
+            return None
+        ex = self.plane.executors.get((name, version or entry.latest))
+        if ex is None or not ex.full:
+            return None
+        length = next((v for k, v in headers if k == b"content-length"), None)
+        if length is None or not length.isdigit() or int(length) > self.limits.max_discard_bytes:
+            return None  # chunked or large: the ordinary path reads or refuses it
+        exc = ex.overloaded()
+        self.plane.metrics.record(name, 429, 0.0)
+        self._log_refusal(name)
+        hdrs = {"content-type": "application/json"} | error_headers(exc)
+        body = error_body(exc.message)
+        raw = [(k.encode(), v.encode()) for k, v in hdrs.items()]
+        raw.append((b"content-length", str(len(body)).encode()))
+        return body, raw, min(exc.retry_after_s, self.limits.overload_penalty_s)
+
     def _log_refusal(self, name: str) -> None:
         """429s are summed into one log line per ``REFUSAL_LOG_S``: an overload must not turn
         into a flood of log writes (each a system call on the event loop) on top of itself."""
@@ -382,8 +414,39 @@ class CoalescingTransport:
         return getattr(self._t, name)
 
 
-def guarded_protocol(limits: Limits) -> type[H11Protocol]:
-    """uvicorn's h11 protocol plus a header timeout, a connection cap and JSON error bodies."""
+Refuser = Callable[[bytes, bytes, Any], tuple[bytes, list[tuple[bytes, bytes]], float] | None]
+
+
+class _RefusingConnection:
+    """h11's connection, with infer requests the refuser turns away answered at once and not
+    handed to uvicorn: their body (already bounded) is then read and dropped by uvicorn, which
+    skips body events once our side of the exchange is done."""
+
+    def __init__(self, conn: h11.Connection, protocol: Any, refuse: Refuser) -> None:
+        self._conn, self._protocol, self._refuse = conn, protocol, refuse
+
+    def next_event(self) -> Any:
+        while True:
+            event = self._conn.next_event()
+            if (
+                isinstance(event, h11.Request)
+                and self._conn.our_state is h11.SEND_RESPONSE
+                and event.http_version == b"1.1"
+                and not any(k == b"connection" and b"close" in v.lower() for k, v in event.headers)
+            ):  # a request asking to close goes the ordinary way (its body is read first)
+                out = self._refuse(event.method, event.target, event.headers)
+                if out is not None:
+                    self._protocol.refused_early(*out)
+                    continue
+            return event
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def guarded_protocol(limits: Limits, refuse: Refuser | None = None) -> type[H11Protocol]:
+    """uvicorn's h11 protocol plus a header timeout, a connection cap, JSON error bodies and,
+    given ``refuse``, 429s decided from the headers without an ASGI cycle."""
 
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
@@ -393,6 +456,8 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
+            if refuse is not None:
+                self.conn = _RefusingConnection(self.conn, self, refuse)  # type: ignore[assignment]
             if len(self.connections) > limits.max_connections:
                 self._send_error(
                     429,
@@ -423,18 +488,37 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
                     self.loop.call_at(self._penalty_until, self._end_penalty)
                 return
             super().data_received(data)
-            if self.conn.their_state in (h11.SEND_BODY, h11.DONE):
-                self._cancel_header_timer()
+            if self.conn.their_state in (h11.SEND_BODY, h11.DONE) and self.conn.our_state in (
+                h11.SEND_RESPONSE,
+                h11.IDLE,
+            ):
+                self._cancel_header_timer()  # a request is being served (not refused early)
 
         def on_response_complete(self) -> None:
             scope: dict[str, Any] = self.scope or {}  # type: ignore[assignment]
             penalty = scope.pop(PENALTY_KEY, None)
+            # After a 429, what the client sends within the penalty is held until it ends (a
+            # client honouring Retry-After never meets it: no work for the server either way).
+            # Set before uvicorn goes on to pipelined requests, which may be refused in turn.
+            self._penalty_until = self.loop.time() + penalty if penalty else 0.0
             super().on_response_complete()
             if self.transport.is_closing():
                 return
-            # After a 429, what the client sends within the penalty is held until it ends (a
-            # client honouring Retry-After never meets it: no work for the server either way).
-            self._penalty_until = self.loop.time() + penalty if penalty else 0.0
+            self._arm_header_timer()
+
+        def refused_early(
+            self, body: bytes, headers: list[tuple[bytes, bytes]], penalty_s: float
+        ) -> None:
+            conn = self.conn._conn  # type: ignore[attr-defined]
+            out = conn.send(h11.Response(status_code=429, headers=headers, reason=b"Too Many"))
+            out += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+            self.transport.write(out)
+            self.server_state.total_requests += 1
+            if conn.our_state is not h11.DONE:  # cannot go on with this connection
+                conn.send(h11.ConnectionClosed())
+                self.transport.close()
+                return
+            self._penalty_until = self.loop.time() + penalty_s
             self._arm_header_timer()
 
         def _end_penalty(self) -> None:
@@ -453,6 +537,9 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
 
         def _header_timeout(self) -> None:
             self._header_timer = None
+            if self.conn.our_state is h11.DONE and self.conn.their_state is h11.SEND_BODY:
+                self.transport.close()  # refused early; the rest of its body did not come
+                return
             if self.transport.is_closing() or self.conn.their_state in (h11.SEND_BODY, h11.DONE):
                 return
             if self.cycle is not None and not self.cycle.response_complete:

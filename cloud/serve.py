@@ -55,7 +55,7 @@ def uvicorn_config(
         port=port,
         log_level="warning",
         access_log=False,
-        http=guarded_protocol(limits),
+        http=guarded_protocol(limits, getattr(app, "refuse_early", None)),
         timeout_keep_alive=int(max(1, round(limits.keep_alive_s))),
         h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_graceful_shutdown=int(settings.drain_timeout_s + DRAIN_MARGIN_S),
