@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,9 +25,18 @@ import tritonclient.http as th
 import yaml
 from edgesplit.cloud import stress
 from edgesplit.cloud.hostile import SUITE_FLAGS, SUITE_MODELS, cases, run_hostile
-from edgesplit.cloud.loadgen import ServerUnderTest, binary_body, http_request, raw_exchange
+from edgesplit.cloud.loadgen import (
+    ServerUnderTest,
+    binary_body,
+    http_request,
+    raw_exchange,
+    read_response,
+)
 from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
 from edgesplit.cloud.serve import ServerThread
+from edgesplit.device.vision.render import render_frame
+
+from tests.cloud_helpers import OCR_PIPELINE, write_repo
 
 # A loaded 2-core machine can stall any process for a scheduler slice or two; the default test
 # only bounds health latency loosely (a stalled event loop would show seconds). The issue's
@@ -148,6 +158,39 @@ def test_health_port_is_its_own_process_and_a_stalled_server_reads_not_live():
     while not _proc_gone(pid):  # the child leaves with the server
         assert time.monotonic() < end, f"health process {pid} outlived the server"
         time.sleep(0.05)
+
+
+def test_refusal_decided_from_headers_keeps_the_connection(tmp_path):
+    """A full model's 429 is answered from the request's headers (in the protocol, no ASGI
+    cycle); its body is read and dropped, so the same keep-alive connection serves the next
+    request once the read pause after the 429 is over."""
+    repo = Repository(write_repo(tmp_path, {"glasses-ocr": {**OCR_PIPELINE, "max_queue_size": 1}}))
+    frame = render_frame(2).image
+    body, hdrs = binary_body({"image": frame})
+    request = http_request("POST", "/v2/models/glasses-ocr/infer", body, hdrs)
+    with ServerThread(repo) as srv:
+        ex = next(iter(srv.plane.executors.values()))
+        busy = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(ex.capacity)]
+        try:
+            for s in busy:
+                s.sendall(request)
+            end = time.monotonic() + 60
+            while not ex.full:  # every place taken (generous: OCR on a loaded machine)
+                assert time.monotonic() < end
+                time.sleep(0.01)
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=60) as s:
+                s.sendall(request)
+                refused = read_response(s)
+                assert refused.status == 429 and int(refused.headers["retry-after"]) >= 1
+                assert "retry later" in json.loads(refused.body)["error"]
+                s.sendall(http_request("GET", "/v2/health/live"))
+                assert read_response(s).status == 200  # same connection, after the pause
+            for s in busy:
+                s.settimeout(60)
+                assert read_response(s).status == 200
+        finally:
+            for s in busy:
+                s.close()
 
 
 def test_metrics_can_require_the_api_key(tmp_path):
