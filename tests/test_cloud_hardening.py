@@ -473,9 +473,12 @@ def test_full_hostile_suite_health_p99_within_50_ms():
 
 @pytest.mark.full
 def test_full_overload_soak_and_startup_criteria():
-    """Asserted: health under 10x overload, soak flatness, liveness. Goodput >= 0.8x and the
-    admitted p99 bound are reported, not asserted: on this shared machine the load of other
-    processes swings saturation throughput 3-5x between rounds (README, Cloud benchmark)."""
+    """Asserted: health under 10x overload, soak flatness, liveness, and no collapse under
+    overload (polite goodput >= 0.5x saturation, where the first version fell to 0.06x; admitted
+    p99 on the server's clock <= 3x a full queue's without overload, measured 1.1-1.7x). The
+    issue's goodput >= 0.8x and admitted-p99 bound are reported, not asserted: on this shared
+    machine other processes' load moves them across the bound between runs (README, Cloud
+    benchmark)."""
     doc = {
         "overload": stress.run_overload(),
         "soak": stress.run_unknown_soak(),
@@ -484,5 +487,8 @@ def test_full_overload_soak_and_startup_criteria():
     v = stress.verdicts(doc)
     asserted = {k: ok for k, ok in v.items() if "health" in k or k.startswith(("soak", "startup"))}
     assert all(asserted.values()), json.dumps({"verdicts": v, "doc": doc}, indent=1)
+    polite = doc["overload"]["retry_cap_1s"]
+    assert polite["goodput_over_saturation"] >= 0.5, polite
+    assert polite["server_p99_over_saturation_p99"] <= 3.0, polite
     reported = {k: ok for k, ok in v.items() if k not in asserted}
     print(json.dumps(reported, indent=1))
