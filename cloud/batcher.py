@@ -83,14 +83,20 @@ class Executor:
         late = self._deadline is None or time.monotonic() + self.expected_wait_s() > self._deadline
         if not self._accepting and late:
             raise Unavailable("server is shutting down; this request would not be served")
-        if self.admitted >= self.capacity:
-            retry = max(1.0, self.expected_wait_s())
-            raise Overloaded(
-                f"model '{self.label}' has {self.admitted} requests admitted (max_queue_size "
-                f"{self.max_queue} + {self.capacity - self.max_queue} running); retry later",
-                retry_after_s=retry,
-            )
+        if self.full:
+            raise self.overloaded()
         self.admitted += 1
+
+    @property
+    def full(self) -> bool:
+        return self.admitted >= self.capacity
+
+    def overloaded(self) -> Overloaded:
+        return Overloaded(
+            f"model '{self.label}' has {self.admitted} requests admitted (max_queue_size "
+            f"{self.max_queue} + {self.capacity - self.max_queue} running); retry later",
+            retry_after_s=max(1.0, self.expected_wait_s()),
+        )
 
     def release(self) -> None:
         self.admitted -= 1

@@ -89,6 +89,7 @@ class DataPlane:
         self.load_error: str | None = None
         self.draining = False
         self.active: set[asyncio.Task] = set()
+        self.on_state: list[Callable[[], None]] = []  # told when ready/draining/load_error change
         self._loader: asyncio.Task | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -111,9 +112,15 @@ class DataPlane:
         except Exception as exc:  # a model that cannot load keeps the server unready
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.error("load failed", extra={"fields": {"error": self.load_error}})
+            self._changed()
             return
         self.ready = True
+        self._changed()
         log.info("ready", extra={"fields": {"models": sorted(self.repository.models)}})
+
+    def _changed(self) -> None:
+        for fn in self.on_state:
+            fn()
 
     def _decide_batching(self, model: Any) -> bool:
         """Batch only where a probe shows a batch of n is cheaper than n single runs."""
@@ -147,6 +154,7 @@ class DataPlane:
     def begin_drain(self, timeout_s: float) -> None:
         """Answer 503 for work that cannot finish in ``timeout_s``; the rest is served."""
         self.draining = True
+        self._changed()
         deadline = time.monotonic() + timeout_s
         for ex in self.executors.values():
             ex.begin_drain(deadline)

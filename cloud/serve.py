@@ -18,14 +18,19 @@ import uvicorn
 from edgesplit.cloud.errors import ModelConfigError
 from edgesplit.cloud.http import Server, guarded_protocol
 from edgesplit.cloud.repository import Repository
-from edgesplit.cloud.server import JsonLogFormatter, ServerSettings, create_app
+from edgesplit.cloud.server import (
+    BatchedStreamHandler,
+    JsonLogFormatter,
+    ServerSettings,
+    create_app,
+)
 
 SWITCH_INTERVAL_S = 0.001
 DRAIN_MARGIN_S = 2.0  # uvicorn's own cancel comes after the data plane answered 503s
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BatchedStreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
     logger = logging.getLogger("edgesplit.cloud")
     logger.handlers[:] = [handler]
@@ -50,11 +55,14 @@ def uvicorn_config(
         port=port,
         log_level="warning",
         access_log=False,
-        http=guarded_protocol(limits),
+        http=guarded_protocol(limits, getattr(app, "refuse_early", None)),
         timeout_keep_alive=int(max(1, round(limits.keep_alive_s))),
         h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_graceful_shutdown=int(settings.drain_timeout_s + DRAIN_MARGIN_S),
         lifespan="on",
+        # Two headers fewer to build and validate per response (h11 checks every header).
+        server_header=False,
+        date_header=False,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
     )

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from edgesplit.cloud.dataplane import DataPlane
-from edgesplit.cloud.http import ApiKeys, FastPath, HealthServer
+from edgesplit.cloud.health import HealthProcess
+from edgesplit.cloud.http import ApiKeys, FastPath
 from edgesplit.cloud.limits import Limits
 from edgesplit.cloud.repository import Repository
 
@@ -28,7 +31,8 @@ class ServerSettings:
     drain_timeout_s: float = 30.0
     limits: Limits | None = None  # None: Limits() with max_body_bytes above
     metrics_require_key: bool = False  # /metrics behind the API keys too
-    health_port: int | None = None  # health + metrics also on this port, in their own thread
+    health_port: int | None = None  # health + metrics also on this port, in their own process
+    health_stale_s: float = 5.0  # the health port says "not live" when the loop stalls this long
     host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
@@ -61,6 +65,56 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
+class BatchedStreamHandler(logging.Handler):
+    """Writes log lines in batches: at most one write per ``FLUSH_S`` (or per 64 KiB), at once
+    for warnings and errors. A write per request is a system call on the event loop, and each
+    call hands the interpreter lock to another thread and must wait to get it back."""
+
+    FLUSH_S = 0.2
+    MAX_BYTES = 64 * 1024
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+        self.lines: list[str] = []
+        self.size = 0
+        threading.Thread(target=self._flusher, daemon=True, name="log-flush").start()
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with self.lock held
+        try:
+            line = self.format(record) + "\n"
+        except Exception:  # logging's contract: a bad record must not break the caller
+            self.handleError(record)
+            return
+        self.lines.append(line)
+        self.size += len(line)
+        if record.levelno >= logging.WARNING or self.size >= self.MAX_BYTES:
+            self._write()
+
+    def _write(self) -> None:
+        if self.lines:
+            text, self.lines, self.size = "".join(self.lines), [], 0
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):  # stderr closed: nothing to report it to
+                pass
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write()
+
+    def _flusher(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_S)
+            self.flush()
+
+
+def flush_logs() -> None:
+    for handler in logging.getLogger("edgesplit.cloud").handlers:
+        handler.flush()
+
+
 def create_app(repository: Repository, settings: ServerSettings | None = None) -> Any:
     """The ASGI app. Models not yet loaded in ``repository`` load in the background."""
     settings = settings or ServerSettings()
@@ -68,14 +122,15 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
     plane = DataPlane(repository, settings.limits, settings.request_timeout_s)
     keys = ApiKeys(settings.api_keys)
 
-    health: list[HealthServer] = []
+    health: list[HealthProcess] = []
 
     async def startup() -> None:
         if settings.health_port is not None:
-            server = HealthServer(plane, settings.host, settings.health_port)
+            server = HealthProcess(
+                plane, settings.host, settings.health_port, settings.health_stale_s
+            )
             server.start()
             health.append(server)
-            log.info("health port", extra={"fields": {"port": server.port}})
         await plane.start()
 
     async def shutdown() -> None:
@@ -83,6 +138,7 @@ def create_app(repository: Repository, settings: ServerSettings | None = None) -
         for server in health:
             server.stop()
         log.info("stopped")
+        flush_logs()  # uvicorn may end the process by re-raising SIGTERM: no exit handlers
 
     def build_api() -> Any:
         from edgesplit.cloud.rest import create_api

@@ -34,8 +34,13 @@ def serve(
         int, typer.Option(min=1, max=64, help="worker processes sharing the port (SO_REUSEPORT)")
     ] = 1,
     health_port: Annotated[
-        int | None, typer.Option(help="also serve health + metrics on this port, own thread")
+        int | None,
+        typer.Option(help="also serve health + metrics on this port, from their own process"),
     ] = None,
+    health_stale_s: Annotated[
+        float,
+        typer.Option(min=0.5, help="health port: not live when the event loop stalls this long, s"),
+    ] = 5.0,
     metrics_key: Annotated[bool, typer.Option(help="require the API key for /metrics too")] = False,
     header_timeout_s: Annotated[
         float, typer.Option(min=0.01, help="time to receive request headers, s")
@@ -84,6 +89,7 @@ def serve(
             limits=limits,
             metrics_require_key=metrics_key,
             health_port=health_port,
+            health_stale_s=health_stale_s,
             host=host,
         )
         run(

@@ -9,7 +9,9 @@ also what ``edgesplit cloud bench --suite ...`` reports.
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,9 +25,18 @@ import tritonclient.http as th
 import yaml
 from edgesplit.cloud import stress
 from edgesplit.cloud.hostile import SUITE_FLAGS, SUITE_MODELS, cases, run_hostile
-from edgesplit.cloud.loadgen import ServerUnderTest, binary_body, http_request, raw_exchange
+from edgesplit.cloud.loadgen import (
+    ServerUnderTest,
+    binary_body,
+    http_request,
+    raw_exchange,
+    read_response,
+)
 from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
 from edgesplit.cloud.serve import ServerThread
+from edgesplit.device.vision.render import render_frame
+
+from tests.cloud_helpers import OCR_PIPELINE, write_repo
 
 # A loaded 2-core machine can stall any process for a scheduler slice or two; the default test
 # only bounds health latency loosely (a stalled event loop would show seconds). The issue's
@@ -41,7 +52,8 @@ def suite_server():
 
 def test_hostile_suite_has_no_5xx_no_tracebacks_and_oip_errors(suite_server):
     assert len(cases()) >= 60
-    doc = run_hostile(suite_server, health_budget_ms=LOOSE_HEALTH_BUDGET_MS)
+    # 3 health samples per case (not 10): a loose bound needs no p99, and the run is ~5 s shorter.
+    doc = run_hostile(suite_server, health_budget_ms=LOOSE_HEALTH_BUDGET_MS, min_samples=3)
     assert doc["cases"] == len(cases())
     assert doc["responses_5xx"] == 0, doc["failed"]
     assert doc["tracebacks_in_log"] == 0 and doc["error_log_lines"] == 0, doc["first_traceback"]
@@ -94,6 +106,91 @@ def test_unknown_model_names_do_not_grow_metrics(suite_server):
     assert res.statuses == {404: 2000}
     assert series() == before  # no series per unknown name: only counts change
     assert 'model="_unknown"' in suite_server.get("/metrics").body.decode()
+
+
+def _wait_status(port: int, path: str, want: int, timeout_s: float = 30.0):
+    """Poll until ``path`` answers ``want`` (generous: a loaded machine delays a process)."""
+    end = time.monotonic() + timeout_s
+    while True:
+        r = raw_exchange(port, http_request("GET", path), timeout_s=5)
+        if r is not None and r.status == want:
+            return r
+        assert time.monotonic() < end, (path, want, r)
+        time.sleep(0.05)
+
+
+def _proc_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+def test_health_port_is_its_own_process_and_a_stalled_server_reads_not_live():
+    """The health port's process shares no interpreter lock with the server; a server whose
+    event loop stops (SIGSTOP here) is reported not live, and live again when it runs."""
+    flags = ["--health-stale-s", "1"]
+    with ServerUnderTest({"kws-small": {}}, flags, health_port=True) as srv:
+        hp = srv.health_port
+        assert hp is not None
+        end = time.monotonic() + 30
+        while not (lines := [x for x in srv.log_text().splitlines() if '"health port"' in x]):
+            assert time.monotonic() < end  # log lines are written in batches, 0.2 s apart
+            time.sleep(0.05)
+        pid = json.loads(lines[0])["pid"]
+        assert pid != srv.proc.pid and not _proc_gone(pid)
+        assert _wait_status(hp, "/v2/health/ready", 200).body == b'{"ready":true}'
+        assert _wait_status(hp, "/v2/health/live", 200).body == b'{"live":true}'
+        metrics = _wait_status(hp, "/metrics", 200)
+        assert b"edgesplit_requests" in metrics.body  # asked of the server over its socket
+        assert raw_exchange(hp, http_request("GET", "/nope")).status == 404
+        os.kill(srv.proc.pid, signal.SIGSTOP)
+        try:
+            stalled = _wait_status(hp, "/v2/health/live", 503)
+            assert b"not live" in stalled.body and b"event loop" in stalled.body
+            assert raw_exchange(hp, http_request("GET", "/v2/health/ready")).status == 503
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        _wait_status(hp, "/v2/health/live", 200)
+        _wait_status(hp, "/v2/health/ready", 200)
+    end = time.monotonic() + 30
+    while not _proc_gone(pid):  # the child leaves with the server
+        assert time.monotonic() < end, f"health process {pid} outlived the server"
+        time.sleep(0.05)
+
+
+def test_refusal_decided_from_headers_keeps_the_connection(tmp_path):
+    """A full model's 429 is answered from the request's headers (in the protocol, no ASGI
+    cycle); its body is read and dropped, so the same keep-alive connection serves the next
+    request once the read pause after the 429 is over."""
+    repo = Repository(write_repo(tmp_path, {"glasses-ocr": {**OCR_PIPELINE, "max_queue_size": 1}}))
+    frame = render_frame(2).image
+    body, hdrs = binary_body({"image": frame})
+    request = http_request("POST", "/v2/models/glasses-ocr/infer", body, hdrs)
+    with ServerThread(repo) as srv:
+        ex = next(iter(srv.plane.executors.values()))
+        busy = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(ex.capacity)]
+        try:
+            for s in busy:
+                s.sendall(request)
+            end = time.monotonic() + 60
+            while not ex.full:  # every place taken (generous: OCR on a loaded machine)
+                assert time.monotonic() < end
+                time.sleep(0.01)
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=60) as s:
+                s.sendall(request)
+                refused = read_response(s)
+                assert refused.status == 429 and int(refused.headers["retry-after"]) >= 1
+                assert "retry later" in json.loads(refused.body)["error"]
+                s.sendall(http_request("GET", "/v2/health/live"))
+                assert read_response(s).status == 200  # same connection, after the pause
+            for s in busy:
+                s.settimeout(60)
+                assert read_response(s).status == 200
+        finally:
+            for s in busy:
+                s.close()
 
 
 def test_metrics_can_require_the_api_key(tmp_path):
@@ -365,22 +462,23 @@ def test_kserve_serving_runtime_is_valid_and_matches_our_cli():
 
 @pytest.mark.full
 def test_full_hostile_suite_health_p99_within_50_ms():
-    """The issue's bound, per case. On the shared 2-core machine 1-3 of 83 cases (bursts of new
-    connections) go over in a run because the scheduler stalls the whole process (README), so
-    this asserts the bound in at least 95 % of the cases and the worst case within 4x of it."""
+    """The issue's bound, in every case, on the health port (its own process since the health
+    thread measured 38-72 ms worst cases on this shared machine; README, Cloud benchmark)."""
     with ServerUnderTest(SUITE_MODELS, SUITE_FLAGS, health_port=True) as srv:
         doc = run_hostile(srv, health_budget_ms=50.0)
     assert doc["responses_5xx"] == 0 and doc["tracebacks_in_log"] == 0
-    over = [r["name"] for r in doc["results"] if r["health_p99_ms"] > 50.0]
-    assert len(over) <= 0.05 * doc["cases"], over
-    assert doc["health_p99_ms_max"] <= 200.0
+    over = {r["name"]: r["health_p99_ms"] for r in doc["results"] if r["health_p99_ms"] > 50.0}
+    assert not over, over
 
 
 @pytest.mark.full
 def test_full_overload_soak_and_startup_criteria():
-    """Asserted: health under 10x overload, soak flatness, liveness. Goodput >= 0.8x and the
-    admitted p99 bound are reported, not asserted: on this shared machine the load of other
-    processes swings saturation throughput 3-5x between rounds (README, Cloud benchmark)."""
+    """Asserted: health under 10x overload, soak flatness, liveness, and no collapse under
+    overload (polite goodput >= 0.5x saturation, where the first version fell to 0.06x; admitted
+    p99 on the server's clock <= 3x a full queue's without overload, measured 1.1-1.7x). The
+    issue's goodput >= 0.8x and admitted-p99 bound are reported, not asserted: on this shared
+    machine other processes' load moves them across the bound between runs (README, Cloud
+    benchmark)."""
     doc = {
         "overload": stress.run_overload(),
         "soak": stress.run_unknown_soak(),
@@ -389,5 +487,8 @@ def test_full_overload_soak_and_startup_criteria():
     v = stress.verdicts(doc)
     asserted = {k: ok for k, ok in v.items() if "health" in k or k.startswith(("soak", "startup"))}
     assert all(asserted.values()), json.dumps({"verdicts": v, "doc": doc}, indent=1)
+    polite = doc["overload"]["retry_cap_1s"]
+    assert polite["goodput_over_saturation"] >= 0.5, polite
+    assert polite["server_p99_over_saturation_p99"] <= 3.0, polite
     reported = {k: ok for k, ok in v.items() if k not in asserted}
     print(json.dumps(reported, indent=1))
