@@ -219,7 +219,7 @@ class EmbeddingHead(nn.Module):
     """Two 1-D convolutions over the sequence of speech embeddings, max over time (the word may be
     anywhere in the clip), one linear layer. Training drops whole embedding frames (time mask)."""
 
-    def __init__(self, width: int = 128, frame_drop: float = 0.15) -> None:
+    def __init__(self, width: int = 128, frame_drop: float = 0.0) -> None:
         super().__init__()
         from edgesplit.device.audio.embedding import EMBEDDING_DIM
 
@@ -291,6 +291,17 @@ def export_head(model: nn.Module, path: Path) -> None:
     )
 
 
+class HeadEnsemble(nn.Module):
+    """Mean log-probability of heads trained from different seeds, exported as one graph."""
+
+    def __init__(self, heads: list[nn.Module]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.log_softmax(h(x), dim=1) for h in self.heads]).mean(dim=0)
+
+
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # embedding expert's weight, searched
 
 
@@ -306,8 +317,16 @@ def train_cloud_embedding(args: argparse.Namespace, families: list[str]) -> None
     augment = EarAugment(p_babble=args.p_babble)
     x, y = training_set(families, args.seed, args.views, augment=augment, features="embedding")
     print(f"train+val {len(x)} embedded clips from {families}", flush=True)
-    model = EmbeddingHead(width=args.width)
-    best, n_train = fit_head(model, x, y, args.epochs, args.seed)
+    heads, vals = [], []
+    for k in range(args.heads):
+        torch.manual_seed(args.seed + k)
+        head = EmbeddingHead(width=args.width, frame_drop=args.frame_drop)
+        val, n_train = fit_head(head, x, y, args.epochs, args.seed + k)
+        heads.append(head.eval())
+        vals.append(val)
+        print(f"head {k + 1}/{args.heads}: best val {val:.4f}", flush=True)
+    model: nn.Module = HeadEnsemble(heads).eval()
+    best = round(float(np.mean(vals)), 4)
     args.out.mkdir(parents=True, exist_ok=True)
     head_path = args.out / "head.onnx"
     export_head(model, head_path)
@@ -358,8 +377,9 @@ def train_cloud_embedding(args: argparse.Namespace, families: list[str]) -> None
         print(f"{name:28s} (all/keywords) {line}", flush=True)
     card = {
         "model": "head.onnx (the embedding expert) + the MFCC expert",
-        "architecture": "Google speech embedding (frozen) -> 2 conv1d + max over time + linear, "
-        "combined with the DS-CNN ensemble kws-large on MFCC as a weighted product",
+        "architecture": f"Google speech embedding (frozen) -> {args.heads} heads (2 conv1d of "
+        f"width {args.width} + max over time + linear; mean log-probability), combined with the "
+        "DS-CNN ensemble kws-large on MFCC as a weighted product",
         "head_parameters": int(sum(p.numel() for p in model.parameters())),
         "input": {"name": "audio", "shape": ["batch", 16000], "features": "16 kHz audio"},
         "front_end": f"melspectrogram.onnx + embedding_model.onnx from the {WHEEL} wheel",
@@ -391,7 +411,9 @@ def train_cloud_embedding(args: argparse.Namespace, families: list[str]) -> None
         "out_of_family_summary": kws_eval.summary(out_rep),
         "in_family": inside,
         "in_family_summary": {f: kws_eval.summary(r) for f, r in inside.items()},
+        "frame_drop": args.frame_drop,
         "rebuild": f"python scripts/train_kws.py --cloud-embedding --width {args.width} "
+        f"--heads {args.heads} --frame-drop {args.frame_drop} "
         f"--epochs {args.epochs} --views {args.views} --seed {args.seed} "
         f"--train-families {','.join(families)} --held-out {args.held_out} --out {args.out}",
         "train_seconds": round(time.time() - t_start, 1),
@@ -422,6 +444,8 @@ def main() -> None:
     ap.add_argument(
         "--cloud-embedding", action="store_true", help="train kws-embed's head (see above)"
     )
+    ap.add_argument("--heads", type=int, default=3, help="kws-embed: heads averaged")
+    ap.add_argument("--frame-drop", type=float, default=0.0, help="kws-embed: time-mask share")
     ap.add_argument(
         "--mfcc-model",
         type=Path,

@@ -103,3 +103,20 @@ def test_kws_embed_batches_and_rejects_bad_clips(server, clips):
             c.infer("kws-embed", inputs)
         assert message in str(err.value)
     assert c.infer("kws-embed", {"clip": batch[:1]})["logits"].shape == (1, 12)  # still serving
+
+
+def test_kws_embed_card_matches_what_is_served():
+    """The committed card describes the served model: same weight, every condition reported,
+    the held-out family never used to choose, the front end's licence stated."""
+    import json
+
+    card = json.loads((DEFAULT_REPOSITORY / "kws-embed" / "model_card.json").read_text())
+    params = yaml.safe_load(CONFIG.read_text())["parameters"]
+    assert card["embedding_weight"] == params["embedding_weight"]
+    from edgesplit.device.audio.kws_data import CONDITIONS, HELD_OUT_FAMILY
+
+    assert card["held_out_family"] == HELD_OUT_FAMILY and set(card["out_of_family"]) == set(
+        CONDITIONS
+    )
+    assert "not used to choose" in card["selection"] and "CC BY-NC-SA" in card["licence"]
+    assert card["rebuild"].startswith("python scripts/train_kws.py --cloud-embedding")
