@@ -315,8 +315,13 @@ def train_cloud_embedding(args: argparse.Namespace, families: list[str]) -> None
 
     t_start = time.time()
     augment = EarAugment(p_babble=args.p_babble)
-    x, y = training_set(families, args.seed, args.views, augment=augment, features="embedding")
-    print(f"train+val {len(x)} embedded clips from {families}", flush=True)
+    seeds = [int(v) for v in args.data_seeds.split(",")] if args.data_seeds else [args.seed]
+    parts_xy = [
+        training_set(families, s, args.views, augment=augment, features="embedding") for s in seeds
+    ]
+    x = np.concatenate([p[0] for p in parts_xy])
+    y = np.concatenate([p[1] for p in parts_xy])
+    print(f"train+val {len(x)} embedded clips from {families}, data seeds {seeds}", flush=True)
     heads, vals = [], []
     for k in range(args.heads):
         torch.manual_seed(args.seed + k)
@@ -400,6 +405,7 @@ def train_cloud_embedding(args: argparse.Namespace, families: list[str]) -> None
         "dataset_version": DATASET_VERSION,
         "train_families": families,
         "views": args.views,
+        "data_seeds": seeds,
         "augment": asdict(augment) | {"vtlp": "not applied (audio in)"},
         "val_accuracy": best,
         "train_examples": n_train,
@@ -415,7 +421,8 @@ def train_cloud_embedding(args: argparse.Namespace, families: list[str]) -> None
         "rebuild": f"python scripts/train_kws.py --cloud-embedding --width {args.width} "
         f"--heads {args.heads} --frame-drop {args.frame_drop} "
         f"--epochs {args.epochs} --views {args.views} --seed {args.seed} "
-        f"--train-families {','.join(families)} --held-out {args.held_out} --out {args.out}",
+        + (f"--data-seeds {args.data_seeds} " if args.data_seeds else "")
+        + f"--train-families {','.join(families)} --held-out {args.held_out} --out {args.out}",
         "train_seconds": round(time.time() - t_start, 1),
     }
     (args.out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -446,6 +453,9 @@ def main() -> None:
     )
     ap.add_argument("--heads", type=int, default=3, help="kws-embed: heads averaged")
     ap.add_argument("--frame-drop", type=float, default=0.0, help="kws-embed: time-mask share")
+    ap.add_argument(
+        "--data-seeds", default="", help="kws-embed: augmentation seeds of the training clips (0,1)"
+    )
     ap.add_argument(
         "--mfcc-model",
         type=Path,
