@@ -1,6 +1,7 @@
 """Router tasks for the bundled workloads: the local model, its cloud model, and a split path.
 
-Inputs: earbuds-kws takes a (49, 10) MFCC window, glasses-ocr an RGB frame, phone-intent a text.
+Inputs: earbuds-kws takes a 1 s clip of 16 kHz audio (or a (49, 10) MFCC window from an MCU that
+computes them), glasses-ocr an RGB frame, phone-intent a text.
 The confidence a task returns is the device's confidence that *its* answer will do: the phone's
 intents that the phone cannot serve (out of scope, visual questions) report 0 so a cascade
 escalates them.
@@ -58,25 +59,42 @@ def kws_head(threads: int = 1) -> tuple[ModelRunner, int]:
     return ModelRunner(path, SessionConfig(intra_op_threads=threads)), index
 
 
+KWS_CLOUD_MODEL = "kws-embed"  # hears the audio: cloud/model_repository/kws-embed
+
+
 def kws_task(threads: int = 1) -> Task:
+    """The device's INT8 DS-CNN on the clip's MFCCs; on escalation the earbuds send the clip
+    itself (FP32 [1, 16000], 64 000 bytes) to ``kws-embed``, which hears audio with a front end
+    trained on real speech. An MFCC window (an MCU's, no audio at hand) is sent as its 490 MFCC
+    values instead and gets kws-embed's MFCC expert."""
+    from edgesplit.device.audio.features import mfcc
     from edgesplit.device.workloads import kws
 
     spotter = kws.KeywordSpotter(kws.model_path("int8"), threads)
     labels = kws.labels()
     head, index = kws_head(threads)
 
+    def features(x: np.ndarray) -> np.ndarray:
+        a = np.asarray(x, np.float32)
+        return mfcc(a) if a.ndim == 1 else a
+
     def local(x: np.ndarray) -> Prediction:
-        r = spotter.classify_mfcc(x)
+        r = spotter.classify_mfcc(features(x))
         return r.label, r.confidence
 
     def feed(x: np.ndarray) -> dict[str, np.ndarray]:
-        return {"mfcc": np.asarray(x, np.float32).reshape(1, 1, *np.shape(x)[-2:])}
+        f = features(x)
+        return {"mfcc": f.reshape(1, 1, *f.shape[-2:])}
+
+    def cloud_feed(x: np.ndarray) -> dict[str, np.ndarray]:
+        a = np.asarray(x, np.float32)
+        return {"clip": a.reshape(1, -1)}
 
     return Task(
         name="earbuds-kws",
         local=local,
-        cloud_model="kws-large",
-        cloud_inputs=feed,
+        cloud_model=KWS_CLOUD_MODEL,
+        cloud_inputs=cloud_feed,
         parse_cloud=lambda out: _label_from_logits(out["logits"], labels),
         split_model="kws-tail",
         split_index=index,

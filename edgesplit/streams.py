@@ -47,8 +47,9 @@ def audio_stream(n_utterances: int, seed: int) -> tuple[np.ndarray, list[tuple[i
     return np.concatenate(pieces), truth
 
 
-def earbuds_items(n: int, seed: int) -> list[Item]:
-    """VAD-gated 1 s windows around each detected utterance, as MFCC features."""
+def earbuds_items(n: int, seed: int, features: str = "mfcc") -> list[Item]:
+    """VAD-gated 1 s windows around each detected utterance, as MFCC features, or with
+    ``features="audio"`` as the 1 s clip itself (what the earbuds send the cloud's kws-embed)."""
     from edgesplit.device.audio.features import CLIP_SAMPLES, mfcc
     from edgesplit.device.audio.kws_data import KEYWORDS, UNKNOWN
     from edgesplit.device.audio.vad import SileroVad
@@ -63,7 +64,8 @@ def earbuds_items(n: int, seed: int) -> list[Item]:
             clip = np.pad(clip, (0, CLIP_SAMPLES - clip.size))
         word = min((abs(o - seg.start_sample), w) for o, w in truth)[1]
         expected = word if word in KEYWORDS else UNKNOWN
-        items.append(Item(mfcc(clip), word, equals(expected)))
+        x = clip.astype(np.float32) if features == "audio" else mfcc(clip)
+        items.append(Item(x, word, equals(expected)))
     return items
 
 

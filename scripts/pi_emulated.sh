@@ -150,7 +150,7 @@ echo "$kws" | grep -q stop || { say "FAIL: KWS did not hear 'stop'"; exit 1; }
 # -- 6. the device-only demo in the emulated Pi, the cloud on this host -----------------------
 if [ -x .venv/bin/edgesplit ]; then
   port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  .venv/bin/edgesplit cloud serve --port "$port" --model glasses-ocr --model kws-large \
+  .venv/bin/edgesplit cloud serve --port "$port" --model glasses-ocr --model kws-embed \
     --model kws-tail --model phone-intent >>"$LOG" 2>&1 &
   CLOUD_PID=$!
   for _ in $(seq 600); do

@@ -17,6 +17,11 @@ The cloud's ``kws-large`` is an ensemble of runs saved with ``--save-state``:
 
     .venv/bin/python scripts/train_kws.py --ensemble kws_a kws_b --name kws_large --out OUT
 
+The cloud's ``kws-embed`` (audio in) is a head over Google's speech embedding (openwakeword 0.5.1
+wheel), combined with ``kws-large``; the weight is chosen on the training families' test banks:
+
+    .venv/bin/python scripts/train_kws.py --cloud-embedding --out cloud/model_repository/kws-embed
+
 Writes ``NAME_fp32.onnx`` and ``NAME.json`` (labels, feature layout, accuracies, recipe). The INT8
 model is not committed: ``edgesplit device build`` quantises it with the device's own ORT.
 """
@@ -207,6 +212,223 @@ def lofo_report(model: nn.Module, held_out: str, train_families: list[str], limi
     }
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+class EmbeddingHead(nn.Module):
+    """Two 1-D convolutions over the sequence of speech embeddings, max over time (the word may be
+    anywhere in the clip), one linear layer. Training drops whole embedding frames (time mask)."""
+
+    def __init__(self, width: int = 128, frame_drop: float = 0.0) -> None:
+        super().__init__()
+        from edgesplit.device.audio.embedding import EMBEDDING_DIM
+
+        self.frame_drop = frame_drop
+        self.net = nn.Sequential(
+            nn.Conv1d(EMBEDDING_DIM, width, 3, padding=1),
+            nn.BatchNorm1d(width),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Conv1d(width, width, 3, padding=1),
+            nn.BatchNorm1d(width),
+            nn.ReLU(),
+        )
+        self.out = nn.Sequential(nn.Dropout(0.3), nn.Linear(width, len(LABELS)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, windows, 96)
+        if self.training and self.frame_drop > 0:
+            x = x * (torch.rand(x.shape[0], x.shape[1], 1, device=x.device) > self.frame_drop)
+        return self.out(self.net(x.transpose(1, 2)).amax(dim=2))
+
+
+def fit_head(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int
+) -> tuple[float, int]:
+    """AdamW + one-cycle, label smoothing; the best epoch on a 10 % validation split of the
+    training families' clips (as :func:`fit`)."""
+    gen = torch.Generator().manual_seed(seed)
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_val = len(x) // 10
+    val, train = order[:n_val], order[n_val:]
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
+    steps = epochs * ((len(train) + 127) // 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    xt, yt = torch.from_numpy(x[train]), torch.from_numpy(y[train])
+    best, best_state = -1.0, None
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(perm), 128):
+            idx = perm[i : i + 128]
+            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx], label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        with torch.no_grad():
+            val_acc = float((model(torch.from_numpy(x[val])).argmax(1).numpy() == y[val]).mean())
+        if val_acc >= best:
+            best, best_state = val_acc, {k: v.clone() for k, v in model.state_dict().items()}
+        print(f"epoch {epoch + 1:3d}  loss {loss.item():.3f}  val {val_acc:.4f}", flush=True)
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    return best, len(train)
+
+
+def export_head(model: nn.Module, path: Path) -> None:
+    from edgesplit.device.audio.embedding import EMBEDDING_DIM, WINDOWS
+
+    torch.onnx.export(
+        model.cpu().eval(),
+        torch.zeros(1, WINDOWS, EMBEDDING_DIM),
+        str(path),
+        input_names=["embedding"],
+        output_names=["logits"],
+        dynamic_axes={"embedding": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+class HeadEnsemble(nn.Module):
+    """Mean log-probability of heads trained from different seeds, exported as one graph."""
+
+    def __init__(self, heads: list[nn.Module]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.log_softmax(h(x), dim=1) for h in self.heads]).mean(dim=0)
+
+
+WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # embedding expert's weight, searched
+
+
+def train_cloud_embedding(args: argparse.Namespace, families: list[str]) -> None:
+    """``kws-embed``: head over the speech embedding, combined with the MFCC ensemble; the weight
+    is the one with the best mean accuracy over the training families' test banks (7 conditions
+    each); the held-out family is only reported."""
+    from edgesplit.device.audio.embedding import WHEEL
+    from edgesplit.device.audio.kws_cloud import CloudKeywordSpotter
+    from edgesplit.device.audio.kws_data import CONDITIONS, evaluation_set
+
+    t_start = time.time()
+    augment = EarAugment(p_babble=args.p_babble)
+    seeds = [int(v) for v in args.data_seeds.split(",")] if args.data_seeds else [args.seed]
+    parts_xy = [
+        training_set(families, s, args.views, augment=augment, features="embedding") for s in seeds
+    ]
+    x = np.concatenate([p[0] for p in parts_xy])
+    y = np.concatenate([p[1] for p in parts_xy])
+    print(f"train+val {len(x)} embedded clips from {families}, data seeds {seeds}", flush=True)
+    heads, vals = [], []
+    for k in range(args.heads):
+        torch.manual_seed(args.seed + k)
+        head = EmbeddingHead(width=args.width, frame_drop=args.frame_drop)
+        val, n_train = fit_head(head, x, y, args.epochs, args.seed + k)
+        heads.append(head.eval())
+        vals.append(val)
+        print(f"head {k + 1}/{args.heads}: best val {val:.4f}", flush=True)
+    model: nn.Module = HeadEnsemble(heads).eval()
+    best = round(float(np.mean(vals)), 4)
+    args.out.mkdir(parents=True, exist_ok=True)
+    head_path = args.out / "head.onnx"
+    export_head(model, head_path)
+    spotter = CloudKeywordSpotter(head_path, args.mfcc_model, 0.5, args.threads)
+    parts: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for fam in [*families, args.held_out]:
+        for c in CONDITIONS:
+            xe, ye = evaluation_set(fam, c, features="embedding")
+            xm, ym = evaluation_set(fam, c)
+            if not np.array_equal(ye, ym):
+                raise SystemExit(f"{fam}/{c}: embedding and MFCC sets disagree")
+            parts[fam, c] = (
+                spotter.embedding_log_probs_of(xe),
+                spotter.log_probs_mfcc(xm),
+                ym,
+            )
+
+    def in_family(w: float) -> float:
+        return float(
+            np.mean(
+                [((w * e + (1 - w) * m).argmax(1) == y).mean() for (f, _), (e, m, y) in
+                 parts.items() if f != args.held_out]
+            )
+        )  # fmt: skip
+
+    search = {w: round(in_family(w), 4) for w in WEIGHTS}
+    weight = max(WEIGHTS, key=lambda w: (search[w], -abs(w - 0.5)))
+    print(f"in-family mean accuracy by embedding weight: {search}; chosen {weight}", flush=True)
+    lookup = {}
+    for (fam, c), (e, m, yy) in parts.items():
+        lookup[fam, c] = (weight * e + (1 - weight) * m, yy)
+
+    def report(fam: str) -> dict[str, dict]:
+        out = {}
+        for c in CONDITIONS:
+            lp, yy = lookup[fam, c]
+            out[c] = kws_eval.scores(lambda chunk: chunk, lp, yy)  # log-probs, precomputed
+        return out
+
+    out_rep = report(args.held_out)
+    inside = {f: report(f) for f in families}
+    for name, rep in [(f"out-of-family {args.held_out}", out_rep)] + [
+        (f"in-family {f}", r) for f, r in inside.items()
+    ]:
+        line = "  ".join(
+            f"{c} {r['accuracy']:.3f}/{r['keyword_accuracy']:.3f}" for c, r in rep.items()
+        )
+        print(f"{name:28s} (all/keywords) {line}", flush=True)
+    card = {
+        "model": "head.onnx (the embedding expert) + the MFCC expert",
+        "architecture": f"Google speech embedding (frozen) -> {args.heads} heads (2 conv1d of "
+        f"width {args.width} + max over time + linear; mean log-probability), combined with the "
+        "DS-CNN ensemble kws-large on MFCC as a weighted product",
+        "head_parameters": int(sum(p.numel() for p in model.parameters())),
+        "input": {"name": "audio", "shape": ["batch", 16000], "features": "16 kHz audio"},
+        "front_end": f"melspectrogram.onnx + embedding_model.onnx from the {WHEEL} wheel",
+        "licence": "front end: openWakeWord's README puts every model file in its wheel under "
+        "CC BY-NC-SA 4.0 (non-commercial) and names the embedding network a re-implementation "
+        "of Google's speech_embedding/1 TFHub module (Apache-2.0); the head is ours",
+        "mfcc_expert": str(
+            args.mfcc_model.resolve().relative_to(REPO)
+            if args.mfcc_model.resolve().is_relative_to(REPO)
+            else args.mfcc_model
+        ),
+        "embedding_weight": weight,
+        "weight_search_in_family": {str(k): v for k, v in search.items()},
+        "selection": "head epoch: 10 % validation split of the training families' augmented "
+        "clips; weight: mean accuracy over the training families' test banks (7 conditions "
+        f"each); the held-out {args.held_out} bank was not used to choose",
+        "labels": list(LABELS),
+        "dataset_version": DATASET_VERSION,
+        "train_families": families,
+        "views": args.views,
+        "data_seeds": seeds,
+        "augment": asdict(augment) | {"vtlp": "not applied (audio in)"},
+        "val_accuracy": best,
+        "train_examples": n_train,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "torch": torch.__version__,
+        "held_out_family": args.held_out,
+        "out_of_family": out_rep,
+        "out_of_family_summary": kws_eval.summary(out_rep),
+        "in_family": inside,
+        "in_family_summary": {f: kws_eval.summary(r) for f, r in inside.items()},
+        "frame_drop": args.frame_drop,
+        "rebuild": f"python scripts/train_kws.py --cloud-embedding --width {args.width} "
+        f"--heads {args.heads} --frame-drop {args.frame_drop} "
+        f"--epochs {args.epochs} --views {args.views} --seed {args.seed} "
+        + (f"--data-seeds {args.data_seeds} " if args.data_seeds else "")
+        + f"--train-families {','.join(families)} --held-out {args.held_out} --out {args.out}",
+        "train_seconds": round(time.time() - t_start, 1),
+    }
+    (args.out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {head_path} ({head_path.stat().st_size} bytes), embedding weight {weight}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("device/models"))
@@ -226,12 +448,29 @@ def main() -> None:
     ap.add_argument("--save-state", action="store_true", help=f"keep weights in {runs_dir()}")
     ap.add_argument("--ensemble", nargs="+", metavar="RUN", help="combine saved runs, no training")
     ap.add_argument("--speech-commands", type=Path, metavar="DIR", help="train on Speech Commands")
+    ap.add_argument(
+        "--cloud-embedding", action="store_true", help="train kws-embed's head (see above)"
+    )
+    ap.add_argument("--heads", type=int, default=3, help="kws-embed: heads averaged")
+    ap.add_argument("--frame-drop", type=float, default=0.0, help="kws-embed: time-mask share")
+    ap.add_argument(
+        "--data-seeds", default="", help="kws-embed: augmentation seeds of the training clips (0,1)"
+    )
+    ap.add_argument(
+        "--mfcc-model",
+        type=Path,
+        default=REPO / "cloud/model_repository/kws-large/1/model.onnx",
+        help="the MFCC expert kws-embed is combined with",
+    )
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     t_start = time.time()
     families = [f for f in args.train_families.split(",") if f]
     card: dict = {"labels": list(LABELS), "seed": args.seed, "torch": torch.__version__}
+    if args.cloud_embedding:
+        train_cloud_embedding(args, families)
+        return
 
     if args.ensemble:
         members, recipes = [], []

@@ -119,7 +119,7 @@ SCRIPTS = [
 
 @pytest.fixture(scope="module")
 def server(kws_workload):
-    with ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-large", "kws-tail"])) as srv:
+    with ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-embed", "kws-tail"])) as srv:
         yield srv
 
 

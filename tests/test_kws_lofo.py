@@ -1,5 +1,6 @@
-"""Leave-one-family-out evaluation of the device (FP32, INT8) and the cloud's kws-large on real ORT
-sessions: flite speech, every noise condition, every class. Long: run by scripts/test.sh --full."""
+"""Leave-one-family-out evaluation of the device (FP32, INT8) and the cloud's kws-large and
+kws-embed on real ORT sessions: flite speech, every noise condition, every class. Long: run by
+scripts/test.sh --full."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from edgesplit.device.audio import kws_eval
-from edgesplit.device.audio.kws_data import CONDITIONS, DEPLOY_TRAIN_FAMILIES, HELD_OUT_FAMILY
+from edgesplit.device.audio.kws_data import (
+    CONDITIONS,
+    DEPLOY_TRAIN_FAMILIES,
+    HELD_OUT_FAMILY,
+    evaluation_set,
+)
 from edgesplit.device.workloads import kws
 
 CLOUD_MODEL = Path(__file__).resolve().parents[1] / "cloud/model_repository/kws-large/1/model.onnx"
@@ -39,6 +45,34 @@ def test_device_int8_holds_out_of_family(reports):
     assert int8["clean"]["keyword_accuracy"] >= 0.85, int8["clean"]
     for c in CONDITIONS:
         assert int8[c]["accuracy"] >= fp32[c]["accuracy"] - 0.03, c
+
+
+@pytest.fixture(scope="module")
+def embed_report(kws_workload) -> dict[str, dict]:
+    """kws-embed as served (its config's experts and weight) on the flite clips' audio."""
+    from tests.test_kws_cloud import _spotter
+
+    spotter = _spotter()
+    out = {}
+    for c in CONDITIONS:
+        x, y = evaluation_set(HELD_OUT_FAMILY, c, features="audio")
+        out[c] = kws_eval.scores(spotter.log_probs_audio, x, y)
+    print("kws-embed", {c: (r["accuracy"], r["keyword_accuracy"]) for c, r in out.items()})
+    return out
+
+
+@pytest.mark.full
+def test_kws_embed_beats_the_device_on_every_condition(reports, embed_report):
+    """The issue's bar: on clean flite keywords the cloud leads the device INT8 model by >= 3
+    points, and over all 12 classes it loses no condition. On keyword clips alone it trails at
+    street 10 dB (84.2 vs 85.2 %, README): measured, not hidden, so that one is not asserted."""
+    dev = reports["device-int8"]
+    clean = embed_report["clean"]["keyword_accuracy"]
+    assert clean >= dev["clean"]["keyword_accuracy"] + 0.03, (clean, dev["clean"])
+    for c in CONDITIONS:
+        assert embed_report[c]["accuracy"] >= dev[c]["accuracy"], (c, embed_report[c], dev[c])
+        if c != "street10":
+            assert embed_report[c]["keyword_accuracy"] >= dev[c]["keyword_accuracy"], c
 
 
 @pytest.mark.full

@@ -39,7 +39,9 @@ SLOW = LinkProfile(
 
 @pytest.fixture(scope="module")
 def server(kws_workload):
-    with ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-large", "kws-tail"])) as srv:
+    with ServerThread(
+        Repository(DEFAULT_REPOSITORY, ["kws-large", "kws-embed", "kws-tail"])
+    ) as srv:
         yield srv
 
 

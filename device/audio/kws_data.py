@@ -143,6 +143,11 @@ def load_bank(family: str, role: str, workers: int = 2) -> Bank:
 _SPEECH: list[np.ndarray] = []
 _BABBLE: list[np.ndarray] = []
 _AUGMENT = EarAugment()
+# "mfcc" (the device's features), "embedding" (the cloud's speech embedding, audio/embedding.py)
+# or "audio" (the 1 s clip itself, what the earbuds send the cloud).
+_FEATURES = "mfcc"
+_EMBEDDER: list = []  # one SpeechEmbedder per worker process, made after the fork
+FEATURES = ("mfcc", "embedding", "audio")
 
 
 @dataclass(frozen=True)
@@ -153,14 +158,28 @@ class ClipSpec:
     condition: str = "augment"  # "augment" (training) or one of CONDITIONS
 
 
+def _featurise(clip: np.ndarray, warp: float = 1.0) -> np.ndarray:
+    if _FEATURES == "mfcc":
+        return mfcc(clip, warp)
+    if _FEATURES == "audio":
+        return clip.astype(np.float32)
+    # The embedding takes audio: VTLP (a filterbank warp) has no audio-domain twin here; speed
+    # perturbation already shifts pitch and formants.
+    if not _EMBEDDER:
+        from edgesplit.device.audio.embedding import SpeechEmbedder
+
+        _EMBEDDER.append(SpeechEmbedder(threads=1))
+    return _EMBEDDER[0](clip)[0]
+
+
 def _render(spec: ClipSpec) -> np.ndarray:
     rng = np.random.default_rng(spec.seed)
     if spec.condition == "augment":
         if spec.speech < 0:
-            return mfcc(silence_clip(rng, _BABBLE))
+            return _featurise(silence_clip(rng, _BABBLE))
         clip, warp = _AUGMENT(_SPEECH[spec.speech], rng, _BABBLE)
-        return mfcc(clip, warp)
-    return mfcc(render_condition(spec, rng))
+        return _featurise(clip, warp)
+    return _featurise(render_condition(spec, rng))
 
 
 def render_condition(spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
@@ -188,9 +207,13 @@ def _features(
     workers: int,
     progress: Callable[[int, int], None] | None,
     augment: EarAugment | None = None,
+    features: str = "mfcc",
 ) -> np.ndarray:
-    global _SPEECH, _BABBLE, _AUGMENT
+    global _SPEECH, _BABBLE, _AUGMENT, _FEATURES
+    if features not in FEATURES:
+        raise ValueError(f"features={features!r}: expected one of {FEATURES}")
     _SPEECH, _BABBLE, _AUGMENT = speech, babble_pool, augment or EarAugment()
+    _FEATURES = features
     feats = []
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx) as pool:
@@ -228,9 +251,11 @@ def training_set(
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
     augment: EarAugment | None = None,
+    features: str = "mfcc",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """MFCC (N, 49, 10) and labels of ``views`` augmented renderings of each training word of
-    ``families`` plus noise-only silence clips; cached on disk."""
+    """MFCC (N, 49, 10) (or speech embeddings (N, 9, 96) with ``features="embedding"``) and labels
+    of ``views`` augmented renderings of each training word of ``families`` plus noise-only
+    silence clips; cached on disk."""
     families = tuple(families)
     augment = augment or EarAugment()
     recipe = asdict(augment)
@@ -253,10 +278,11 @@ def training_set(
             ClipSpec(LABELS.index(SILENCE), -1, int(rng.integers(2**31))) for _ in range(n_sil)
         ]
         specs = _subset(specs, limit)
-        x = _features(specs, speech, pool, workers, progress, augment)
+        x = _features(specs, speech, pool, workers, progress, augment, features)
         return x, np.array([s.label for s in specs], dtype=np.int64)
 
-    return _cached("train", [families, seed, views, limit, recipe], make)
+    key: list = [families, seed, views, limit, recipe]
+    return _cached("train", key + ([features] if features != "mfcc" else []), make)
 
 
 def evaluation_set(
@@ -267,9 +293,11 @@ def evaluation_set(
     limit: int | None = None,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    features: str = "mfcc",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """MFCC and labels of the ``family``'s ``role`` bank under ``condition``; babble is made of the
-    same family's non-keyword speech (other talkers of the same kind), silence of noise only."""
+    """MFCC (or ``features``) and labels of the ``family``'s ``role`` bank under ``condition``;
+    babble is made of the same family's non-keyword speech (other talkers of the same kind),
+    silence of noise only."""
     if condition not in CONDITIONS:
         raise ValueError(f"condition={condition!r}: expected one of {CONDITIONS}")
 
@@ -285,10 +313,11 @@ def evaluation_set(
             for _ in range(BANK_SIZES[role][2])
         ]
         specs = _subset(specs, limit)
-        x = _features(specs, bank.audio, bank.unknown_words(), workers, progress)
+        x = _features(specs, bank.audio, bank.unknown_words(), workers, progress, None, features)
         return x, np.array([s.label for s in specs], dtype=np.int64)
 
-    return _cached("eval", [family, condition, role, seed, limit], make)
+    key: list = [family, condition, role, seed, limit]
+    return _cached("eval", key + ([features] if features != "mfcc" else []), make)
 
 
 def load_dataset(

@@ -6,7 +6,9 @@ training or an ONNX Runtime session on the device, so every figure is computed t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from edgesplit.device.audio.kws_data import (
@@ -95,20 +97,49 @@ def markdown(reports: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def embed_report(
+    folder: Path, family: str, conditions: Sequence[str] = CONDITIONS, workers: int = 2
+) -> dict[str, dict]:
+    """kws-embed (``folder``: its head.onnx and model_card.json) on the clips' audio."""
+    from edgesplit.device.audio.kws_cloud import CloudKeywordSpotter
+
+    card = json.loads((folder / "model_card.json").read_text())
+    spotter = CloudKeywordSpotter(
+        folder / "head.onnx", Path(card["mfcc_expert"]), float(card["embedding_weight"])
+    )
+    return {
+        c: scores(
+            spotter.log_probs_audio,
+            *evaluation_set(family, c, workers=workers, features="audio"),
+        )
+        for c in conditions
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m edgesplit.device.audio.kws_eval --family flite NAME=MODEL.onnx ...``"""
     import argparse
 
     ap = argparse.ArgumentParser(description="KWS accuracy per condition and class, as Markdown")
-    ap.add_argument("models", nargs="+", metavar="NAME=MODEL.onnx")
+    ap.add_argument("models", nargs="*", metavar="NAME=MODEL.onnx")
     ap.add_argument("--family", default="flite", help="whose test bank (the held-out family)")
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
+    ap.add_argument(
+        "--kws-embed",
+        type=Path,
+        metavar="DIR",
+        help="also the cloud's kws-embed (DIR: head.onnx + model_card.json) on the clips' audio",
+    )
     args = ap.parse_args(argv)
     conds = tuple(args.conditions.split(","))
     reports = {}
     for spec in args.models:
         name, _, path = spec.partition("=")
         reports[name] = family_report(onnx_predict(path or name), args.family, conds)
+    if args.kws_embed:
+        reports["kws-embed"] = embed_report(args.kws_embed, args.family, conds)
+    if not reports:
+        ap.error("name at least one model or --kws-embed DIR")
     print(f"{args.family} test bank, accuracy % (all 12 classes / keyword clips only)\n")
     print(markdown(reports))
 

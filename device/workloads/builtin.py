@@ -54,21 +54,21 @@ def _kws_workload() -> Workload:
 
 
 def _kws_read(path: Path) -> list[Input]:
-    from edgesplit.device.audio.features import mfcc
+    """1 s audio windows (the task computes the device's MFCCs; the cloud hears the audio)."""
     from edgesplit.device.workloads.inputs import read_wav, utterance_windows
 
     audio, rate = read_wav(path)
-    return [Input(mfcc(w), f"{a:.2f}-{b:.2f} s") for a, b, w in utterance_windows(audio, rate)]
+    return [Input(w, f"{a:.2f}-{b:.2f} s") for a, b, w in utterance_windows(audio, rate)]
 
 
 def _kws_eval(quick: bool) -> EvalSet:
-    from edgesplit.device.audio.kws_data import HELD_OUT_FAMILY, LABELS, load_dataset
+    from edgesplit.device.audio.kws_data import HELD_OUT_FAMILY, LABELS, evaluation_set
 
-    x, y = load_dataset("test", seed=0, limit=240 if quick else None)
+    x, y = evaluation_set(HELD_OUT_FAMILY, "clean", limit=240 if quick else None, features="audio")
     items = [Item(x[i], LABELS[y[i]], equals(LABELS[y[i]])) for i in range(len(y))]
     return EvalSet(
         f"{HELD_OUT_FAMILY} speech (a synthesis family held out of training), clean, "
-        f"{len(items)} clips",
+        f"{len(items)} clips of 1 s audio",
         items,
     )
 
@@ -82,7 +82,7 @@ def _kws_task(threads: int):  # noqa: ANN202 - Task, imported lazily
 def _kws_stream(n: int, seed: int) -> list[Item]:
     from edgesplit.streams import earbuds_items
 
-    return earbuds_items(n, seed)
+    return earbuds_items(n, seed, features="audio")
 
 
 register(
@@ -92,9 +92,10 @@ register(
         task=_kws_task,
         read_file=_kws_read,
         file_types="WAV (16-bit PCM or 32-bit float); longer than 1 s: one result per utterance",
-        demo=DemoSpec("earbuds", ("ble", "lte"), "cascade", 500.0, ("kws-large", "kws-tail"), 0.9),
+        demo=DemoSpec("earbuds", ("ble", "lte"), "cascade", 500.0, ("kws-embed", "kws-tail"), 0.9),
         stream=_kws_stream,
         eval_set=_kws_eval,
+        cloud_pipelines={"kws-embed": "edgesplit.cloud.kws_model:KwsPipelineModel"},
     )
 )
 
