@@ -6,6 +6,10 @@ ensemble on the clip's MFCCs (``device/audio/kws_cloud.py``). An earbud whose MC
 and keeps no audio sends its window (W = 490 = 49x10) and gets the DS-CNN ensemble. One input
 rather than two, because the server requires every declared input of a model. Output: ``logits``
 (FP32 [N, 12], log-probabilities in the device model's label order).
+
+With ``parameters.codec: opus`` (``kws-embed-opus``) the one input is ``opus`` (UINT8 [1, L]):
+the clip as Opus packets (``device/audio/opus.py``, ~2 KB a second instead of 64 KB of FP32),
+which is what earbuds can afford to send over BLE; it is decoded here and heard the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from edgesplit.cloud.protocol import TensorMetadata
 from edgesplit.device.audio.features import CLIP_SAMPLES, FRAMES, MFCC_COEFFS
 
 MAX_CLIPS = 64  # per request
+MAX_OPUS_BYTES = 16_000  # 1 s at 128 kbit/s, far above the earbuds' 16 kbit/s
 MFCC_VALUES = FRAMES * MFCC_COEFFS  # 490
 WIDTHS = (CLIP_SAMPLES, MFCC_VALUES)
 
@@ -52,10 +57,30 @@ class KwsPipelineModel:
         except ModelFileError as exc:  # the openwakeword wheel is missing
             raise ModelConfigError(f"{cfg.name}: {exc}") from None
         self.providers = ["CPUExecutionProvider"]
-        self.inputs = [TensorMetadata(name="clip", datatype="FP32", shape=[-1, -1])]
+        self.codec = str(params.get("codec", "pcm"))
+        if self.codec not in ("pcm", "opus"):
+            raise ModelConfigError(
+                f"{cfg.name}: parameters.codec = {self.codec!r}: expected pcm or opus"
+            )
+        if self.codec == "opus":
+            self.inputs = [TensorMetadata(name="opus", datatype="UINT8", shape=[1, -1])]
+        else:
+            self.inputs = [TensorMetadata(name="clip", datatype="FP32", shape=[-1, -1])]
         self.outputs = [TensorMetadata(name="logits", datatype="FP32", shape=[-1, 12])]
 
     def validate(self, inputs: dict[str, np.ndarray]) -> int:
+        if self.codec == "opus":
+            stream = inputs.get("opus")
+            if set(inputs) != {"opus"} or stream is None:
+                raise OipError(f"model '{self.cfg.name}' takes one input 'opus' (UINT8 [1, L])")
+            if stream.dtype != np.uint8 or stream.shape[:1] != (1,) or stream.ndim != 2:
+                raise OipError(
+                    f"input 'opus' must be UINT8 [1, L] (one clip's Opus packets); got "
+                    f"{stream.dtype} {list(stream.shape)}"
+                )
+            if not 3 <= stream.shape[1] <= MAX_OPUS_BYTES:
+                raise OipError(f"input 'opus' has {stream.shape[1]} bytes; 3..{MAX_OPUS_BYTES}")
+            return 1
         clip = inputs.get("clip")
         if set(inputs) != {"clip"} or clip is None:
             raise OipError(f"model '{self.cfg.name}' takes one input 'clip' (FP32 [N, W])")
@@ -72,6 +97,17 @@ class KwsPipelineModel:
         return 1
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.codec == "opus":
+            from edgesplit.device.audio import opus
+            from edgesplit.device.errors import InputError
+
+            try:
+                audio = opus.decode(inputs["opus"].tobytes(), max_samples=2 * CLIP_SAMPLES)
+            except InputError as exc:
+                raise OipError(f"input 'opus': {exc}") from None
+            clip = np.zeros((1, CLIP_SAMPLES), np.float32)
+            clip[0, : min(len(audio), CLIP_SAMPLES)] = audio[:CLIP_SAMPLES]
+            return {"logits": self.spotter.log_probs_audio(clip).astype(np.float32)}
         clip = inputs["clip"]
         if clip.shape[1] == CLIP_SAMPLES:
             lp = self.spotter.log_probs_audio(np.clip(clip, -1.0, 1.0))

@@ -54,6 +54,9 @@ class Task:
     parse_split: Callable[[dict[str, np.ndarray]], Prediction] | None = None
     # Cascade: the final answer from (device, cloud) predictions; None = the cloud's answer.
     combine: Callable[[Prediction, Prediction], Prediction] | None = None
+    # The cloud model for this input, where it depends on the input's form (the earbuds send
+    # Opus audio to one model and an MCU's MFCC window to another); None = ``cloud_model``.
+    cloud_model_for: Callable[[Any], str] | None = None
 
 
 @dataclass
@@ -180,7 +183,8 @@ class Router:
             assert task.split_model is not None and task.parse_split is not None
             model, inputs, parse = task.split_model, feed["split"], task.parse_split
         else:
-            model, inputs, parse = task.cloud_model, task.cloud_inputs(x), task.parse_cloud
+            model = task.cloud_model_for(x) if task.cloud_model_for else task.cloud_model
+            inputs, parse = task.cloud_inputs(x), task.parse_cloud
         t = time.perf_counter()
         if eff.hedge_ms is None:
             got = self.client.attempt(model, inputs, eff.timeout_ms)

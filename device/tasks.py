@@ -60,19 +60,23 @@ def kws_head(threads: int = 1) -> tuple[ModelRunner, int]:
 
 
 KWS_CLOUD_MODEL = "kws-embed"  # hears the audio: cloud/model_repository/kws-embed
+KWS_CLOUD_MODEL_OPUS = "kws-embed-opus"  # the same, for audio sent as Opus
 
 
 def kws_task(threads: int = 1) -> Task:
     """The device's INT8 DS-CNN on the clip's MFCCs; on escalation the earbuds send the clip
-    itself (FP32 [1, 16000], 64 000 bytes) to ``kws-embed``, which hears audio with a front end
-    trained on real speech. An MFCC window (an MCU's, no audio at hand) is sent as its 490 MFCC
-    values instead and gets kws-embed's MFCC expert."""
+    itself to ``kws-embed``, which hears audio with a front end trained on real speech. The clip
+    crosses BLE as Opus (~2.3 KB; ``device/audio/opus.py``) to ``kws-embed-opus`` where libopus
+    is installed, else as FP32 (64 000 bytes). An MFCC window (an MCU's, no audio at hand) is
+    sent as its 490 MFCC values to ``kws-embed``, which then uses its MFCC expert."""
+    from edgesplit.device.audio import opus
     from edgesplit.device.audio.features import mfcc
     from edgesplit.device.workloads import kws
 
     spotter = kws.KeywordSpotter(kws.model_path("int8"), threads)
     labels = kws.labels()
     head, index = kws_head(threads)
+    use_opus = opus.available()
 
     def features(x: np.ndarray) -> np.ndarray:
         a = np.asarray(x, np.float32)
@@ -86,20 +90,29 @@ def kws_task(threads: int = 1) -> Task:
         f = features(x)
         return {"mfcc": f.reshape(1, 1, *f.shape[-2:])}
 
+    def sends_opus(x: np.ndarray) -> bool:
+        return use_opus and np.ndim(x) == 1
+
+    def cloud_model_for(x: np.ndarray) -> str:
+        return KWS_CLOUD_MODEL_OPUS if sends_opus(x) else KWS_CLOUD_MODEL
+
     def cloud_feed(x: np.ndarray) -> dict[str, np.ndarray]:
         a = np.asarray(x, np.float32)
+        if sends_opus(a):
+            return {"opus": np.frombuffer(opus.encode(a), np.uint8).reshape(1, -1)}
         return {"clip": a.reshape(1, -1)}
 
     return Task(
         name="earbuds-kws",
         local=local,
-        cloud_model=KWS_CLOUD_MODEL,
+        cloud_model=KWS_CLOUD_MODEL_OPUS if use_opus else KWS_CLOUD_MODEL,
         cloud_inputs=cloud_feed,
         parse_cloud=lambda out: _label_from_logits(out["logits"], labels),
         split_model="kws-tail",
         split_index=index,
         split_head=lambda x: {KWS_CUT_TENSOR: head.run_single(feed(x)["mfcc"])},
         parse_split=lambda out: _label_from_logits(out["logits"], labels),
+        cloud_model_for=cloud_model_for,
     )
 
 

@@ -35,7 +35,14 @@ def default_models() -> tuple[dict, dict[str, str]]:
     from edgesplit.phone_hub import KwsOnPhone, LocalModel, kws_tail_model
 
     phone_kws = LocalModel(kws.model_path("fp32"))
-    models = {"kws": phone_kws, "kws-large": KwsOnPhone(phone_kws), "kws-tail": kws_tail_model()}
+    on_phone = KwsOnPhone(phone_kws)  # stands in for every cloud KWS model the earbuds call
+    models = {
+        "kws": phone_kws,
+        "kws-large": on_phone,
+        "kws-embed": on_phone,
+        "kws-embed-opus": on_phone,
+        "kws-tail": kws_tail_model(),
+    }
     return models, {"kws": "kws-small", "kws-large": "kws-large", "kws-tail": "kws-tail"}
 
 

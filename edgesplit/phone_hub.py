@@ -121,10 +121,12 @@ class HubStats:
 
 
 class KwsOnPhone:
-    """The phone's answer to the cloud's KWS model (``kws-large``): its own FP32 DS-CNN.
+    """The phone's answer to the cloud's KWS models (``kws-large``, ``kws-embed``,
+    ``kws-embed-opus``): its own FP32 DS-CNN.
 
     Takes what the earbud sends the cloud (``device/tasks.py``'s ``cloud_inputs``): an MFCC
-    window, or raw 16 kHz audio, whose MFCC the phone computes first; so the phone can stand in
+    window, or 16 kHz audio (raw, or Opus that the phone decodes), whose MFCC the phone computes
+    first; so the phone can stand in
     for the cloud whichever front end the earbud's task uses."""
 
     def __init__(self, model: LocalModel) -> None:
@@ -135,7 +137,12 @@ class KwsOnPhone:
 
         if len(inputs) != 1:
             raise InputError(f"kws on the phone: expected one input tensor, got {len(inputs)}")
-        x = np.asarray(next(iter(inputs.values())), np.float32)
+        sent = next(iter(inputs.values()))
+        if sent.dtype == np.uint8:  # Opus from the earbud (kws-embed-opus): decode it first
+            from edgesplit.device.audio import opus
+
+            sent = opus.decode(sent.tobytes(), max_samples=2 * CLIP_SAMPLES)
+        x = np.asarray(sent, np.float32)
         if x.shape[-2:] != (49, 10):  # raw audio: the phone computes the MFCC window
             audio = x.reshape(-1)[:CLIP_SAMPLES]
             if audio.size < CLIP_SAMPLES:

@@ -16,7 +16,7 @@ APT_PACKAGES=(espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-s
   fonts-noto-core fonts-urw-base35 fonts-roboto fonts-open-sans fonts-lato fonts-cantarell
   fonts-crosextra-carlito fonts-crosextra-caladea fonts-linuxlibertine
   clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-  libportaudio2 libgl1 libglib2.0-0)
+  libportaudio2 libgl1 libglib2.0-0 libopus0)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -100,7 +100,7 @@ say "emulated: $(pi 'uname -m; python3 --version' | tr '\n' ' ')"
 # Keep in sync with README.md, "Raspberry Pi": 1. Install on the Pi (picamera2 left out).
 pi "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git python3-venv \
   espeak-ng fonts-dejavu-core fonts-liberation fonts-freefont-ttf gcc make libc6-dev \
-  libportaudio2 libgl1 libglib2.0-0 >/dev/null" >>"$LOG" 2>&1 || skip "apt-get in the emulated Pi failed"
+  libportaudio2 libgl1 libglib2.0-0 libopus0 >/dev/null" >>"$LOG" 2>&1 || skip "apt-get in the emulated Pi failed"
 pi "EDGESPLIT_EXTRAS=device,sensors bash scripts/bootstrap.sh" >>"$LOG" 2>&1 \
   || { say "FAIL: bootstrap (see $LOG)"; exit 1; }
 say "venv: $(pi 'du -sh .venv | cut -f1')"
@@ -150,7 +150,7 @@ echo "$kws" | grep -q stop || { say "FAIL: KWS did not hear 'stop'"; exit 1; }
 # -- 6. the device-only demo in the emulated Pi, the cloud on this host -----------------------
 if [ -x .venv/bin/edgesplit ]; then
   port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  .venv/bin/edgesplit cloud serve --port "$port" --model glasses-ocr --model kws-embed \
+  .venv/bin/edgesplit cloud serve --port "$port" --model glasses-ocr --model kws-embed-opus \
     --model kws-tail --model phone-intent >>"$LOG" 2>&1 &
   CLOUD_PID=$!
   for _ in $(seq 600); do

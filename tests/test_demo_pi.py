@@ -46,7 +46,7 @@ def test_device_side_runs_without_the_cloud_and_sim_extras(
     from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
     from edgesplit.cloud.serve import ServerThread
 
-    models = ["glasses-ocr", "kws-embed", "kws-tail", "phone-intent"]
+    models = ["glasses-ocr", "kws-embed-opus", "kws-tail", "phone-intent"]
     out = tmp_path / "demo.json"
     with ServerThread(Repository(DEFAULT_REPOSITORY, models)) as srv:
         res = cli_without(

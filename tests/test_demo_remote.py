@@ -21,7 +21,7 @@ from edgesplit.errors import CloudError
 
 CLI = [sys.executable, "-m", "edgesplit.cli"]
 KEY = "demo-remote-key-0123456789"  # the server wants >= 16 characters
-MODELS = ("glasses-ocr", "kws-large", "kws-embed", "kws-tail", "phone-intent")
+MODELS = ("glasses-ocr", "kws-large", "kws-embed", "kws-embed-opus", "kws-tail", "phone-intent")
 # Generous deadlines: on a busy 2-core machine one FP32 OCR in the cloud can take over 1 s; these
 # tests check where requests go and that they arrive, not the deadline policy's timing.
 ROOMY = ["--deadline", "glasses=30000", "--deadline", "earbuds=30000", "--deadline", "phone=30000"]

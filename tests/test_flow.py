@@ -119,7 +119,9 @@ SCRIPTS = [
 
 @pytest.fixture(scope="module")
 def server(kws_workload):
-    with ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-embed", "kws-tail"])) as srv:
+    with ServerThread(
+        Repository(DEFAULT_REPOSITORY, ["kws-embed", "kws-embed-opus", "kws-tail"])
+    ) as srv:
         yield srv
 
 

@@ -35,7 +35,7 @@ def _spotter() -> CloudKeywordSpotter:
 
 @pytest.fixture(scope="module")
 def server():
-    with ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-embed"])) as srv:
+    with ServerThread(Repository(DEFAULT_REPOSITORY, ["kws-embed", "kws-embed-opus"])) as srv:
         yield srv
 
 
@@ -62,10 +62,12 @@ def test_speech_embedding_runs_the_wheels_models():
 
 
 def test_earbuds_task_sends_audio_and_the_cloud_hears_it(server, clips, kws_workload):
-    from edgesplit.device.tasks import KWS_CLOUD_MODEL, kws_task
+    from edgesplit.device.audio import opus
+    from edgesplit.device.tasks import KWS_CLOUD_MODEL, KWS_CLOUD_MODEL_OPUS, kws_task
 
-    assert KWS_CLOUD_MODEL == "kws-embed"
+    assert KWS_CLOUD_MODEL == "kws-embed" and opus.available()  # bootstrap installs libopus0
     task = kws_task()
+    assert task.cloud_model == KWS_CLOUD_MODEL_OPUS
     client = CloudClient(server.url, timeout_s=30, retries=0)
     router = Router(PolicyConfig("cloud-only"), client, LinkEstimator(100, 100, 2))
     spotter = _spotter()
@@ -73,9 +75,15 @@ def test_earbuds_task_sends_audio_and_the_cloud_hears_it(server, clips, kws_work
     for clip in clips:
         ans = router.handle(task, clip, COSTS)
         assert (ans.route, ans.degraded) == ("cloud", False), ans.error
-        assert ans.bytes_up >= 4 * CLIP_SAMPLES  # the 1 s clip itself went up, FP32
-        want = labels({"logits": spotter.log_probs_audio(clip[None])})
+        # The 1 s clip went up as Opus: a few KB, not 64 000 bytes of FP32.
+        assert 1_000 < ans.bytes_up < 8_000, ans.bytes_up
+        heard = np.zeros(CLIP_SAMPLES, np.float32)
+        decoded = opus.decode(opus.encode(clip))[:CLIP_SAMPLES]
+        heard[: len(decoded)] = decoded
+        want = labels({"logits": spotter.log_probs_audio(heard[None])})
         assert ans.label == want[0] and ans.confidence == pytest.approx(want[1], abs=1e-4)
+        # ... and the codec does not change what the cloud hears of a clean clip.
+        assert ans.label == labels({"logits": spotter.log_probs_audio(clip[None])})[0]
         # An MCU's MFCC window (no audio): 490 values go up, the MFCC expert answers.
         window = mfcc(clip)
         by_mfcc = router.handle(task, window, COSTS)
@@ -84,6 +92,22 @@ def test_earbuds_task_sends_audio_and_the_cloud_hears_it(server, clips, kws_work
         # the device route still answers from the clip's MFCCs
         local = task.local(clip)
         assert local == task.local(window)
+
+
+def test_opus_stream_errors_are_400s_and_the_model_keeps_serving(server, clips):
+    from edgesplit.device.audio import opus
+
+    c = OipClient(server.url, timeout_s=30)
+    good = np.frombuffer(opus.encode(clips[0]), np.uint8).reshape(1, -1)
+    for bad, why in (
+        (good[:, :-5], "bad packet length"),  # truncated packet
+        (np.full((1, 40), 255, np.uint8), "bad packet length"),  # lengths past the end
+        (np.zeros((1, 2), np.uint8), "3.."),  # too short to hold a packet
+    ):
+        with pytest.raises(OipClientError, match="HTTP 400") as err:
+            c.infer("kws-embed-opus", {"opus": bad})
+        assert why in str(err.value)
+    assert c.infer("kws-embed-opus", {"opus": good})["logits"].shape == (1, 12)
 
 
 def test_kws_embed_batches_and_rejects_bad_clips(server, clips):

@@ -40,7 +40,7 @@ SLOW = LinkProfile(
 @pytest.fixture(scope="module")
 def server(kws_workload):
     with ServerThread(
-        Repository(DEFAULT_REPOSITORY, ["kws-large", "kws-embed", "kws-tail"])
+        Repository(DEFAULT_REPOSITORY, ["kws-large", "kws-embed", "kws-embed-opus", "kws-tail"])
     ) as srv:
         yield srv
 
@@ -132,7 +132,7 @@ def test_client_errors_are_not_retried_and_do_not_open_the_circuit(server, kws, 
     assert "HTTP 400" in bad.called.error and not bad.called.retryable
     # Through the flow: one attempt, no retry, and the circuit stays closed.
     task, items = kws
-    task = replace(task, cloud_model="no-such-model")
+    task = replace(task, cloud_model="no-such-model", cloud_model_for=None)
     router = Router(PolicyConfig("cloud-only"), client, LinkEstimator(2, 2, 60), trace=True)
     ans = router.handle(task, items[0].x, _costs(task))
     assert ans.route == "fallback" and ans.attempts == 1 and "HTTP 404" in ans.error

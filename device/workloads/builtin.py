@@ -92,7 +92,9 @@ register(
         task=_kws_task,
         read_file=_kws_read,
         file_types="WAV (16-bit PCM or 32-bit float); longer than 1 s: one result per utterance",
-        demo=DemoSpec("earbuds", ("ble", "lte"), "cascade", 500.0, ("kws-embed", "kws-tail"), 0.9),
+        demo=DemoSpec(
+            "earbuds", ("ble", "lte"), "cascade", 500.0, ("kws-embed-opus", "kws-tail"), 0.9
+        ),
         stream=_kws_stream,
         eval_set=_kws_eval,
         cloud_pipelines={"kws-embed": "edgesplit.cloud.kws_model:KwsPipelineModel"},
