@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesplit.device.link import LinkProfile
-from edgesplit.device.link_emulator import LinkEmulator
+from edgesplit.device.link_emulator import ConnDraws, LinkEmulator
 from edgesplit.device.policy import POLICY_KINDS, PolicyConfig
 from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.rig import Rig
 
 PROBE_DELAY_MS = 5.0  # each way, through the calibration emulator
-DEVICE_SAMPLES = 48  # device-path samples per calibration: enough that one outlier is < 5 %
+DEVICE_SAMPLES = 96  # device-path samples per calibration: enough that one outlier is < 5 %
+CLOUD_SAMPLES = 32  # cloud calls through the probe: its median and the spread the load adds
 CALIBRATION_ITEMS = 8  # the first items calibrate; the rest are the measured requests
 BREAKER = (3, 3.0)  # the rig's circuit breaker: failures to open, reset s
 
@@ -59,23 +60,25 @@ def default_cases(links: list[str], policies: list[str] | None = None) -> list[C
 @dataclass
 class _Round:
     device_samples_ms: list[float]
-    cloud_ms: float
+    cloud_ms: float  # the mean of cloud_samples_ms
+    cloud_samples_ms: list[float]
     split_cloud_ms: float
     split_head_ms: float
     real: dict[str, list[float]] = field(default_factory=dict)
     starts: dict[str, list[float]] = field(default_factory=dict)
     bytes: dict[str, tuple[int, int]] = field(default_factory=dict)
     routes: dict[str, dict[str, int]] = field(default_factory=dict)
+    draws: dict[str, list[list[ConnDraws]]] = field(default_factory=dict)  # per request, per call
 
 
-def _median_ms(fn: Callable[[], object], n: int, gap_s: float) -> float:
+def _samples_ms(fn: Callable[[], object], n: int, gap_s: float) -> list[float]:
     times = []
     for _ in range(n):
         time.sleep(gap_s)
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
+    return times
 
 
 def validate(
@@ -124,10 +127,14 @@ def validate(
                         up0, down0, conn0 = st.bytes_up, st.bytes_down, st.connections
                         lat, starts = [], []
                         routes: dict[str, int] = {}
+                        log_ = emulator.draw_log = []
+                        per_req: list[list[ConnDraws]] = []
                         t0 = time.monotonic()
                         for it in measured[: case.max_requests or per_round]:
                             starts.append(time.monotonic() - t0)
+                            k0 = len(log_)
                             ans = router.handle(task, it.x, loop.costs.costs())
+                            per_req.append(log_[k0:])  # the connections this request made
                             loop.costs.update(ans, 0)
                             lat.append(ans.total_ms)
                             routes[ans.route] = routes.get(ans.route, 0) + 1
@@ -139,6 +146,8 @@ def validate(
                                 (st.bytes_down - down0) // conns,
                             )
                         cal.real[pol], cal.starts[pol], cal.routes[pol] = lat, starts, routes
+                        cal.draws[pol] = per_req
+                        emulator.draw_log = None
                     for pol in case.policies:
                         row = _compare(
                             case, pol, cal, loop, unsure, threshold, seed + r, sim_repeats
@@ -171,15 +180,18 @@ def _calibrate(loop, router, calib, direct, gap_s: float) -> _Round:
     def cloud_call() -> object:
         return direct.infer(task.cloud_model, task.cloud_inputs(x))
 
-    cloud_ms = max(_median_ms(cloud_call, 10, gap_s) - 2 * PROBE_DELAY_MS, 0.0)
+    # Every sample, not only the median: the machine's load makes some calls late, the real
+    # run's calls too, and the simulator draws from these as it does from the device's.
+    probed = _samples_ms(cloud_call, CLOUD_SAMPLES, gap_s)
+    cloud = [max(t - 2 * PROBE_DELAY_MS, 0.01) for t in probed]
     split_cloud_ms = head_ms = 0.0
     if task.split_head is not None and task.split_model is not None:
         head = task.split_head
         feed = head(x)
-        split_ms = _median_ms(lambda: direct.infer(task.split_model, feed), 10, gap_s)
-        split_cloud_ms = max(split_ms - 2 * PROBE_DELAY_MS, 0.0)
-        head_ms = _median_ms(lambda: head(x), 10, gap_s)
-    return _Round(samples, cloud_ms, split_cloud_ms, head_ms)
+        split = _samples_ms(lambda: direct.infer(task.split_model, feed), CLOUD_SAMPLES, gap_s)
+        split_cloud_ms = max(float(np.mean(split)) - 2 * PROBE_DELAY_MS, 0.01)
+        head_ms = float(np.median(_samples_ms(lambda: head(x), 10, gap_s)))
+    return _Round(samples, float(np.mean(cloud)), cloud, split_cloud_ms, head_ms)
 
 
 def _compare(
@@ -257,12 +269,14 @@ def _compare(
         "policies": [{"kind": pol, "threshold": threshold}],
     }
     sc = parse_scenario(doc, "sim validate")
-    # Each repeat replays the real run's script (same arrivals, same inputs) in a new draw of the
-    # world, and its p50/p95 are taken over the same number of requests as the real run's: a
-    # p95 of 40 requests is a different estimator from the p95 of 800, and the simulator must
-    # predict the one that is compared.
+    # Each repeat replays the real run's script: the same arrivals, the same inputs and, on the
+    # link, the jitter and losses the emulator drew for each of the real run's connections, so
+    # the comparison is request by request; what is left is drawn anew (device times from the
+    # calibration samples, backoff, any connection the real run did not make). Its p50/p95 are
+    # taken over the same requests as the real run's.
     sim_routes: dict[str, int] = {}
     p50s, p95s = [], []
+    per_request: list[list[float]] = []
     for k in range(repeats):
         run = simulate(
             sc,
@@ -271,8 +285,11 @@ def _compare(
             arrivals_s=cal.starts[pol],
             unsure=unsure,
             keep_records=True,
+            replay=cal.draws.get(pol),
+            cloud_samples_ms=cal.cloud_samples_ms,
         )
-        lat = [r.latency_s * 1e3 for r in run.records]
+        lat = [r.latency_s * 1e3 for r in sorted(run.records, key=lambda r: r.id)]
+        per_request.append(lat)
         p50s.append(float(np.percentile(lat, 50)))
         p95s.append(float(np.percentile(lat, 95)))
         for route, count in run.stats.routes.items():
@@ -285,6 +302,17 @@ def _compare(
         "sim_p50_ms": float(np.mean(p50s)),
         "sim_p95_ms": float(np.mean(p95s)),
     }
+    # Paired: the real request minus the simulator's mean for the same request (same arrival,
+    # input and link draws): what the real path spends that the model does not.
+    sim_each = np.mean(np.array(per_request), axis=0)
+    row["paired_diff_p50_ms"] = float(np.median(real - sim_each))
+    row["real_ms"], row["sim_ms"] = real.tolist(), sim_each.tolist()
+    row["connections"] = [len(c) for c in cal.draws.get(pol, [])]
+    row["replayed_jitter_ms"] = [
+        sum((c.up_jitter_s or 0.0) + (c.down_jitter_s or 0.0) for c in conns) * 1e3
+        for conns in cal.draws.get(pol, [])
+    ]
+    row["calibrated_cloud_ms"] = cal.cloud_ms
     row["real_routes"], row["sim_routes"] = cal.routes[pol], sim_routes
     for q in ("p50", "p95"):
         row[f"{q}_rel_error"] = abs(row[f"sim_{q}_ms"] - row[f"real_{q}_ms"]) / row[f"real_{q}_ms"]
@@ -296,7 +324,7 @@ def _aggregate(case: str, pol: str, rounds: list[dict]) -> dict:
 
     out: dict = {"case": case, "policy": pol, "rounds": len(rounds)}
     for key in rounds[0]:
-        if key.endswith("_routes"):
+        if not isinstance(rounds[0][key], float):  # routes, per-request lists: per round only
             continue
         mean, half = confidence_interval([r[key] for r in rounds])
         out[key], out[f"{key}_ci95"] = mean, half
