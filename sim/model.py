@@ -198,15 +198,11 @@ class CloudSim:
         self.wake_at = inf  # when the pending timer fires (inf: none pending)
         self.filling = False  # the pending timer waits for the batch delay (an arrival may fill it)
         self._timer_id = 0  # a rescheduled timer makes the earlier one stale
-        # Measured variation: each service is multiplied by a draw of this (mean 1), or fixed.
-        self.factor: Callable[[], float] | None = None
 
     def admit(self, scale: float) -> tuple[float, float]:
         """Unbatched: queue wait and service (s) of a request arriving now."""
         now = self.env.now
         service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms) / 1e3
-        if self.factor is not None:
-            service *= self.factor()
         start = self.replicas.admit(now, service)
         return start - now, service
 
@@ -251,7 +247,7 @@ class CloudSim:
         self._timer_id += 1
         self.wake_at, self.filling = at, filling
         timer = self.env.timeout(max(0.0, at - self.env.now))
-        timer.callbacks.append(partial(self._wake, self._timer_id))  # type: ignore[union-attr]
+        timer.callbacks.append(partial(self._wake, self._timer_id))
 
     def _wake(self, timer_id: int, _event: simpy.Event) -> None:
         if timer_id != self._timer_id:
@@ -267,8 +263,6 @@ class CloudSim:
         n = len(batch)
         scale = sum(item[2] for item in batch) / n if n > 1 else batch[0][2]
         service = scale * (c.batch_fixed_ms + c.per_item_ms * n) / 1e3
-        if self.factor is not None:
-            service *= self.factor()
         self.replicas.admit(now, service)
         schedule = env.schedule
         for enqueued, done, _ in batch:  # each answer lands at the batch's end: one event each
@@ -303,7 +297,6 @@ def simulate(
     arrivals_s: list[float] | None = None,
     unsure: list[bool] | None = None,
     replay: list[list[ConnDraws]] | None = None,
-    cloud_samples_ms: list[float] | None = None,
 ) -> RunResult:
     """Run one policy (a Policy or a kind/label in the scenario); every draw comes from ``seed``.
 
@@ -314,8 +307,6 @@ def simulate(
     says which of those requests the device is unsure about (request scripts). ``replay`` gives,
     per scripted request and attempt, the jitter and losses the real run's connection met on the
     device's link (``LinkEmulator.draw_log``), so the comparison is request by request.
-    ``cloud_samples_ms``: measured cloud times; each service varies as they do (scaled to the
-    scenario's mean), as ``device_samples_ms`` does for the device.
     """
     pol = _resolve_policy(scenario, policy)
     cfg = pol.config()
@@ -332,10 +323,6 @@ def simulate(
         for i, link in enumerate(scenario.links)
     ]
     cloud = CloudSim(env, scenario)
-    if cloud_samples_ms:
-        mean_ms = float(np.mean(cloud_samples_ms))
-        factors = [x / mean_ms for x in cloud_samples_ms] if mean_ms > 0 else [1.0]
-        cloud.factor = lambda: factors[int(draws.uniform() * len(factors))]
     gen = wl.generation
     streams = None
     if gen:  # generative requests: continuous-batching decode slots instead of the batcher
