@@ -179,25 +179,34 @@ def _calibrate(
         for it in calib:
             time.sleep(gap_s)
             device_ms.append(router.handle(task, it.x, loop.costs.costs()).total_ms)
+    # The cloud as the router reaches it, through the device's own emulator with the link
+    # physics taken out: the server, loopback HTTP, the emulator's hops and timers, and the
+    # router's own work around a call (the flow, encoding, decoding), which a bare client call
+    # does not pay. Medians: a loaded machine makes a few calls very late (0.5 s and more), and
+    # drawing from every sample gave the simulator tails the real run did not have; the real
+    # run's own jitter and losses are replayed, so its tail needs no help from here.
+    probe = LinkProfile("probe", 1e5, 1e5, PROBE_DELAY_MS, 0.0, 0.0, 0.0)
+    loop.emulator.set_profile(probe)
+    router.policy, router.estimator = PolicyConfig("cloud-only"), probe.estimator()
+    routed = []
+    for k in range(samples[1]):
+        time.sleep(gap_s)
+        routed.append(router.handle(task, calib[k % len(calib)].x, loop.costs.costs()).total_ms)
     router.policy = keep
+    cloud_ms = max(float(np.median(routed)) - 2 * PROBE_DELAY_MS, 0.0)
     x = calib[0].x
-
-    def cloud_call() -> object:
-        return direct.infer(task.cloud_model, task.cloud_inputs(x))
-
-    # The median of the calls: a loaded machine makes a few calibration calls very late (0.5 s
-    # and more), and drawing from every sample gave the simulator tails the real run did not
-    # have (a p95 off by 130-430 % in one run); the real run's own jitter and losses are
-    # replayed, so its tail needs no help from here.
-    cloud_ms = max(
-        float(np.median(_samples_ms(cloud_call, samples[1], gap_s))) - 2 * PROBE_DELAY_MS, 0.0
-    )
     split_cloud_ms = head_ms = 0.0
     if split and task.split_head is not None and task.split_model is not None:
+        # The tail model by a bare client call, plus what the router adds to a bare call.
+        def cloud_call() -> object:
+            return direct.infer(task.cloud_model, task.cloud_inputs(x))
+
+        bare_ms = float(np.median(_samples_ms(cloud_call, samples[1], gap_s)))
+        router_ms = max(float(np.median(routed)) - bare_ms, 0.0)
         head = task.split_head
         feed = head(x)
         tail = _samples_ms(lambda: direct.infer(task.split_model, feed), samples[1], gap_s)
-        split_cloud_ms = max(float(np.median(tail)) - 2 * PROBE_DELAY_MS, 0.01)
+        split_cloud_ms = max(float(np.median(tail)) - 2 * PROBE_DELAY_MS + router_ms, 0.01)
         head_ms = float(np.median(_samples_ms(lambda: head(x), 10, gap_s)))
     return _Round(device_ms, cloud_ms, split_cloud_ms, head_ms)
 
