@@ -383,8 +383,8 @@ def simulate(
 
         __slots__ = ("rec", "t0", "deadline", "hedge_at", "device_done", "device_ms")
 
-        def __init__(self, rec: Record, eff: Call) -> None:
-            self.rec, self.t0 = rec, env.now
+        def __init__(self, rec: Record, eff: Call, t0: float) -> None:
+            self.rec, self.t0 = rec, t0
             self.deadline = self.t0 + eff.timeout_ms / 1e3
             self.hedge_at = self.t0 + eff.hedge_ms / 1e3 if eff.hedge_ms is not None else inf
             self.device_done: float | None = None
@@ -434,52 +434,70 @@ def simulate(
         conns = replay[rec.id]
         return conns[eff.attempt - 1] if eff.attempt <= len(conns) else None
 
-    def hedged_attempt(rec: Record, eff: Call):
-        """One cloud call racing its timeout and the hedge: uplink chain, cloud, downlink."""
-        t = _Try(rec, eff)
-        cd = conn_draws(rec, eff)
-        t0, deadline = t.t0, t.deadline
+    def attempt(rec: Record, eff: Call):
+        """One cloud call racing its timeout (and the hedge): uplink chain, cloud, downlink.
+
+        Until a step would pass the timeout or the hedge, the attempt just waits for each hop's
+        arrival; only then does it take a ``_Try`` and the general path (``step``/``fail``)."""
+        t0 = env.now
+        deadline = t0 + eff.timeout_ms / 1e3
+        hedge_at = t0 + eff.hedge_ms / 1e3 if eff.hedge_ms is not None else inf
+        limit = deadline if deadline < hedge_at else hedge_at
+        t: _Try | None = None  # the general path's state, once it is needed
         scale = tail_scale.get(eff.split_index, 1.0) if eff.remote == Remote.SPLIT else 1.0
+        cd = conn_draws(rec, eff) if replay is not None else None
+        up_bytes = eff.up_bytes
         for link in links:
-            cut = link.cut_until(env.now)
-            if cut is not None:
-                return (yield from fail(t, cut))
+            if link.outages:
+                cut = link.cut_until(env.now)
+                if cut is not None:
+                    return (yield from fail(t or _Try(rec, eff, t0), cut))
             rp = (cd.up_jitter_s, cd.up_lost) if cd is not None and link is links[0] else None
-            arrive = link.send(env.now, eff.up_bytes, True, rp)
-            if arrive > deadline:
-                return (yield from fail(t, deadline))
-            if t.device_done is None and arrive <= t.hedge_at:  # step()'s common case, inline
+            arrive = link.send(env.now, up_bytes, True, rp)
+            if t is None and arrive <= limit:
                 if arrive > env.now:
                     yield timeout(arrive - env.now)
-            elif not (yield from step(t, arrive)):
+                continue
+            t = t or _Try(rec, eff, t0)
+            if arrive > deadline:
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, arrive)):
                 return hedged(t)
         up_s = env.now - t0
         size = 1
+        first_token = 0.0
         if streams is not None:
             assert gen is not None
             now = env.now
             service = gen.ttft_ms / 1e3 + gen.output_tokens / gen.tokens_per_s
             start = streams.admit(now, service)
-            if start + service > deadline:
-                return (yield from fail(t, deadline))
-            if not (yield from step(t, start + service)):
-                return hedged(t)
+            end = start + service
+            if t is None and end <= limit:
+                if end > env.now:
+                    yield timeout(end - env.now)
+            else:
+                t = t or _Try(rec, eff, t0)
+                if end > deadline:
+                    return (yield from fail(t, deadline))
+                if not (yield from step(t, end)):
+                    return hedged(t)
             wait, svc = start - now, service
             first_token = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
-        elif cloud.batching:
+        elif batching:
             bound = cloud.latest_finish(scale)
             done = cloud.submit(scale)
-            if bound < min(deadline, t.hedge_at):  # no race: it cannot time out or hedge here
+            if t is None and bound < limit:  # no race: it cannot time out or hedge here
                 yield done
             else:
+                t = t or _Try(rec, eff, t0)
                 while True:
-                    limit = deadline if t.device_done is None else min(deadline, t.device_done)
+                    lim = deadline if t.device_done is None else min(deadline, t.device_done)
                     if t.device_done is None:
-                        limit = min(limit, t.hedge_at)
+                        lim = min(lim, t.hedge_at)
                     either = env.event()  # the answer or the limit, whichever first
                     fire = partial(_first, either)
                     done.callbacks.append(fire)
-                    timeout(max(0.0, limit - env.now)).callbacks.append(fire)
+                    timeout(max(0.0, lim - env.now)).callbacks.append(fire)
                     yield either
                     if either.value is done:
                         break
@@ -490,119 +508,36 @@ def simulate(
                     else:
                         return hedged(t)
             wait, svc, size = cast(tuple[float, float, int], done.value)
-            first_token = 0.0
-        else:
-            wait, svc = cloud.admit(scale)
-            if env.now + wait + svc > deadline:
-                return (yield from fail(t, deadline))
-            if not (yield from step(t, env.now + wait + svc)):
-                return hedged(t)
-            first_token = 0.0
-        t_down = env.now
-        for link in reversed(links):
-            cut = link.cut_until(env.now)
-            if cut is not None:
-                return (yield from fail(t, cut))
-            rp = (cd.down_jitter_s, cd.down_lost) if cd is not None and link is links[0] else None
-            arrive = link.send(env.now, wl.response_bytes, False, rp)
-            if arrive > deadline:
-                return (yield from fail(t, deadline))
-            if t.device_done is None and arrive <= t.hedge_at:  # step()'s common case, inline
-                if arrive > env.now:
-                    yield timeout(arrive - env.now)
-            elif not (yield from step(t, arrive)):
-                return hedged(t)
-        down_s = env.now - t_down
-        rec.cloud_queue_s += wait
-        rec.cloud_compute_s += svc
-        rec.batch_size = size
-        if first_token:
-            rec.first_token_s = first_token
-        rec.link_up_s += up_s
-        rec.link_down_s += down_s
-        rec.bytes_up += eff.up_bytes
-        rec.bytes_down += wl.response_bytes
-        return Called(True, "", True, (up_s + down_s) * 1e3, eff.up_bytes, wl.response_bytes)
-
-    def fail_plain(rec: Record, t0: float, deadline: float, until: float):
-        """An attempt without a hedge ends at ``until`` (the reset) or its timeout."""
-        end = min(until, deadline)
-        if end > env.now:
-            yield timeout(end - env.now)
-        rec.client_wait_s += env.now - t0
-        return Called(False, "timeout" if end >= deadline else "unreachable")
-
-    def attempt(rec: Record, eff: Call):
-        """One cloud call racing its timeout: uplink chain, cloud, downlink.
-
-        Without a hedge nothing but the answer or the timeout can end it, so this path waits
-        for each hop's arrival directly (the hedged path is :func:`hedged_attempt`)."""
-        if eff.hedge_ms is not None:
-            return (yield from hedged_attempt(rec, eff))
-        t0 = env.now
-        deadline = t0 + eff.timeout_ms / 1e3
-        scale = tail_scale.get(eff.split_index, 1.0) if eff.remote == Remote.SPLIT else 1.0
-        cd = conn_draws(rec, eff) if replay is not None else None
-        up_bytes = eff.up_bytes
-        for link in links:
-            if link.outages:
-                cut = link.cut_until(env.now)
-                if cut is not None:
-                    return (yield from fail_plain(rec, t0, deadline, cut))
-            rp = (cd.up_jitter_s, cd.up_lost) if cd is not None and link is links[0] else None
-            arrive = link.send(env.now, up_bytes, True, rp)
-            if arrive > deadline:
-                return (yield from fail_plain(rec, t0, deadline, deadline))
-            if arrive > env.now:
-                yield timeout(arrive - env.now)
-        up_s = env.now - t0
-        size = 1
-        first_token = 0.0
-        if streams is not None:
-            assert gen is not None
-            now = env.now
-            service = gen.ttft_ms / 1e3 + gen.output_tokens / gen.tokens_per_s
-            start = streams.admit(now, service)
-            if start + service > deadline:
-                return (yield from fail_plain(rec, t0, deadline, deadline))
-            if start + service > env.now:
-                yield timeout(start + service - env.now)
-            wait, svc = start - now, service
-            first_token = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
-        elif batching:
-            bound = cloud.latest_finish(scale)
-            done = cloud.submit(scale)
-            if bound >= deadline:  # it may time out: race the answer against the deadline
-                either = env.event()
-                fire = partial(_first, either)
-                done.callbacks.append(fire)
-                timeout(max(0.0, deadline - env.now)).callbacks.append(fire)
-                yield either
-                if either.value is not done:
-                    return (yield from fail_plain(rec, t0, deadline, deadline))
-            else:
-                yield done
-            wait, svc, size = cast(tuple[float, float, int], done.value)
         else:
             wait, svc = cloud.admit(scale)
             end = env.now + wait + svc
-            if end > deadline:
-                return (yield from fail_plain(rec, t0, deadline, deadline))
-            if end > env.now:
-                yield timeout(end - env.now)
+            if t is None and end <= limit:
+                if end > env.now:
+                    yield timeout(end - env.now)
+            else:
+                t = t or _Try(rec, eff, t0)
+                if end > deadline:
+                    return (yield from fail(t, deadline))
+                if not (yield from step(t, end)):
+                    return hedged(t)
         t_down = env.now
         down_bytes = wl.response_bytes
         for link in reversed_links:
             if link.outages:
                 cut = link.cut_until(env.now)
                 if cut is not None:
-                    return (yield from fail_plain(rec, t0, deadline, cut))
+                    return (yield from fail(t or _Try(rec, eff, t0), cut))
             rp = (cd.down_jitter_s, cd.down_lost) if cd is not None and link is links[0] else None
             arrive = link.send(env.now, down_bytes, False, rp)
+            if t is None and arrive <= limit:
+                if arrive > env.now:
+                    yield timeout(arrive - env.now)
+                continue
+            t = t or _Try(rec, eff, t0)
             if arrive > deadline:
-                return (yield from fail_plain(rec, t0, deadline, deadline))
-            if arrive > env.now:
-                yield timeout(arrive - env.now)
+                return (yield from fail(t, deadline))
+            if not (yield from step(t, arrive)):
+                return hedged(t)
         down_s = env.now - t_down
         rec.cloud_queue_s += wait
         rec.cloud_compute_s += svc
