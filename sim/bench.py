@@ -82,7 +82,8 @@ def skeleton(scenario: Scenario, requests: int, seed: int, policy: str) -> float
 
 
 def bench(scenario: Scenario, policy: str, requests: int, rounds: int = 3) -> dict:
-    """Interleaved rounds of the full model and the skeleton; rates in requests per wall-second.
+    """Interleaved rounds of the full model and the skeleton; rates in requests per wall-second,
+    ratios the median over rounds of each round's ratio.
 
     CPU seconds are reported too: on a shared machine the wall clock also counts the time other
     processes held the core, the CPU time only this process's work (what an idle core would take).
@@ -99,6 +100,10 @@ def bench(scenario: Scenario, policy: str, requests: int, rounds: int = 3) -> di
         bare_cpu.append(time.process_time() - c0)
     ours_med, bare_med = float(np.median(ours)), float(np.median(bare))
     ours_cpu_s, bare_cpu_s = float(np.median(ours_cpu)), float(np.median(bare_cpu))
+    # Each round's two runs are adjacent, so their ratio sees nearly the same machine; the median
+    # of those ratios is steadier under a changing load than the ratio of the two medians.
+    ratios = [o / b for o, b in zip(ours, bare, strict=True)]
+    cpu_ratios = [b / o for o, b in zip(ours_cpu, bare_cpu, strict=True) if o > 0]
     return {
         "scenario": scenario.name,
         "policy": policy,
@@ -106,8 +111,11 @@ def bench(scenario: Scenario, policy: str, requests: int, rounds: int = 3) -> di
         "rounds": rounds,
         "edgesplit_requests_per_s": ours_med,
         "skeleton_requests_per_s": bare_med,
-        "ratio_edgesplit_over_skeleton": ours_med / bare_med,
+        "ratio_edgesplit_over_skeleton": float(np.median(ratios)),
         "seconds_per_million_requests": 1e6 / ours_med,
-        "cpu_ratio_edgesplit_over_skeleton": bare_cpu_s / ours_cpu_s if ours_cpu_s > 0 else 0.0,
+        "cpu_ratio_edgesplit_over_skeleton": float(np.median(cpu_ratios)) if cpu_ratios else 0.0,
         "cpu_seconds_per_million_requests": ours_cpu_s / requests * 1e6,
+        "skeleton_cpu_seconds_per_million_requests": bare_cpu_s / requests * 1e6,
+        "round_ratios": ratios,
+        "round_cpu_ratios": cpu_ratios,
     }

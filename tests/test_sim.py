@@ -325,9 +325,11 @@ def test_bench_times_model_and_skeleton_side_by_side():
     sc = parse_scenario(scenario(escalation_rate=0.3))
     r = bench(sc, "cascade", requests=2000, rounds=1)
     assert r["edgesplit_requests_per_s"] > 0 and r["skeleton_requests_per_s"] > 0
+    # one round: the median of one round's ratio is that round's ratio of rates
     assert r["ratio_edgesplit_over_skeleton"] == pytest.approx(
         r["edgesplit_requests_per_s"] / r["skeleton_requests_per_s"]
     )
+    assert r["round_ratios"] == [r["ratio_edgesplit_over_skeleton"]]
     assert r["cpu_seconds_per_million_requests"] > 0 and r["cpu_ratio_edgesplit_over_skeleton"] > 0
     assert skeleton(sc, 500, seed=1, policy="cloud-only") > 0
     # split: the skeleton runs the head on the device before the chain, so it ends later than
