@@ -32,7 +32,6 @@ from edgesplit.rig import Rig
 PROBE_DELAY_MS = 5.0  # each way, through the calibration emulator
 DEVICE_SAMPLES = 96  # device-path samples per calibration: enough that one outlier is < 5 %
 CLOUD_SAMPLES = 32  # cloud calls through the probe, for their median
-PROBE_EVERY = 4  # during a policy's run, one bare probe call after every 4th request
 CALIBRATION_ITEMS = 8  # the first items calibrate; the rest are the measured requests
 BREAKER = (3, 3.0)  # the rig's circuit breaker: failures to open, reset s
 
@@ -62,7 +61,6 @@ def default_cases(links: list[str], policies: list[str] | None = None) -> list[C
 class _Round:
     device_samples_ms: list[float]
     cloud_ms: float
-    bare_ms: float  # a bare client call through the probe emulator (median), for the load shift
     split_cloud_ms: float
     split_head_ms: float
     real: dict[str, list[float]] = field(default_factory=dict)
@@ -70,7 +68,6 @@ class _Round:
     bytes: dict[str, tuple[int, int]] = field(default_factory=dict)
     routes: dict[str, dict[str, int]] = field(default_factory=dict)
     draws: dict[str, list[list[ConnDraws]]] = field(default_factory=dict)  # per request, per call
-    shift_ms: dict[str, float] = field(default_factory=dict)  # bare probes during the run - bare_ms
 
 
 def _samples_ms(fn: Callable[[], object], n: int, gap_s: float) -> list[float]:
@@ -116,10 +113,6 @@ def validate(
         probe = LinkProfile("probe", 1e5, 1e5, PROBE_DELAY_MS, 0.0, 0.0, 0.0)
         with LinkEmulator((rig.server.host, rig.server.port), probe) as emu:
             direct = OipClient(emu.url, timeout_s=10)
-
-            def bare() -> object:
-                return direct.infer(task.cloud_model, task.cloud_inputs(calib[0].x))
-
             for r in range(rounds):
                 for case in cases:
                     log(f"round {r + 1}/{rounds}: {case.name}: calibrating...")
@@ -139,9 +132,8 @@ def validate(
                         routes: dict[str, int] = {}
                         log_ = emulator.draw_log = []
                         per_req: list[list[ConnDraws]] = []
-                        probes: list[float] = []
                         t0 = time.monotonic()
-                        for i, it in enumerate(measured[: case.max_requests or per_round]):
+                        for it in measured[: case.max_requests or per_round]:
                             starts.append(time.monotonic() - t0)
                             k0 = len(log_)
                             ans = router.handle(task, it.x, loop.costs.costs())
@@ -150,8 +142,6 @@ def validate(
                             lat.append(ans.total_ms)
                             routes[ans.route] = routes.get(ans.route, 0) + 1
                             time.sleep(gap_s)
-                            if i % PROBE_EVERY == PROBE_EVERY - 1:  # the load now, not before
-                                probes.append(_samples_ms(bare, 1, gap_s)[0])
                         conns = st.connections - conn0
                         if conns:
                             cal.bytes[pol] = (
@@ -160,8 +150,6 @@ def validate(
                             )
                         cal.real[pol], cal.starts[pol], cal.routes[pol] = lat, starts, routes
                         cal.draws[pol] = per_req
-                        if probes:  # how much slower the machine made a call than at calibration
-                            cal.shift_ms[pol] = float(np.median(probes)) - cal.bare_ms
                         emulator.draw_log = None
                     for pol in case.policies:
                         row = _compare(
@@ -207,21 +195,20 @@ def _calibrate(
     router.policy = keep
     cloud_ms = max(float(np.median(routed)) - 2 * PROBE_DELAY_MS, 0.0)
     x = calib[0].x
-
-    def cloud_call() -> object:
-        return direct.infer(task.cloud_model, task.cloud_inputs(x))
-
-    bare_ms = float(np.median(_samples_ms(cloud_call, samples[1], gap_s)))
     split_cloud_ms = head_ms = 0.0
     if split and task.split_head is not None and task.split_model is not None:
         # The tail model by a bare client call, plus what the router adds to a bare call.
+        def cloud_call() -> object:
+            return direct.infer(task.cloud_model, task.cloud_inputs(x))
+
+        bare_ms = float(np.median(_samples_ms(cloud_call, samples[1], gap_s)))
         router_ms = max(float(np.median(routed)) - bare_ms, 0.0)
         head = task.split_head
         feed = head(x)
         tail = _samples_ms(lambda: direct.infer(task.split_model, feed), samples[1], gap_s)
         split_cloud_ms = max(float(np.median(tail)) - 2 * PROBE_DELAY_MS + router_ms, 0.01)
         head_ms = float(np.median(_samples_ms(lambda: head(x), 10, gap_s)))
-    return _Round(device_ms, cloud_ms, bare_ms, split_cloud_ms, head_ms)
+    return _Round(device_ms, cloud_ms, split_cloud_ms, head_ms)
 
 
 def _compare(
@@ -249,11 +236,7 @@ def _compare(
         )
     )
     split_points = []
-    # The machine's load moved since the calibration by what the probes during the run say.
-    shift = cal.shift_ms.get(pol, 0.0)
-    cloud_ms = max(cal.cloud_ms + shift, 0.0)
-    split_cloud_ms = max(cal.split_cloud_ms + shift, 0.01) if cal.split_cloud_ms > 0 else 0.0
-    if costs.split_index is not None and split_cloud_ms > 0:  # the tail was calibrated
+    if costs.split_index is not None and cal.split_cloud_ms > 0:  # the tail was calibrated
         split_up = cal.bytes.get("split", (int(costs.split_bytes), down))[0]
         head = min(cal.split_head_ms, device_ms)
         split_points = [
@@ -281,7 +264,7 @@ def _compare(
             "device_samples_ms": cal.device_samples_ms,
             "split_points": split_points,
             # The cloud runs the tail in the time measured for the tail model.
-            "cloud_speedup": max(tail_ms / split_cloud_ms, 1e-3) if split_points else 1.0,
+            "cloud_speedup": max(tail_ms / cal.split_cloud_ms, 1e-3) if split_points else 1.0,
             "device_accuracy": 0.9,
             "cloud_accuracy": 0.95,
             "escalation_rate": float(np.mean(unsure)),
@@ -290,7 +273,7 @@ def _compare(
             "replicas": 1,
             "max_batch": 1,
             "batch_delay_ms": 0,
-            "batch_fixed_ms": cloud_ms,
+            "batch_fixed_ms": cal.cloud_ms,
             "per_item_ms": 0,
         },
         "client": {
@@ -345,7 +328,7 @@ def _compare(
         sum((c.up_jitter_s or 0.0) + (c.down_jitter_s or 0.0) for c in conns) * 1e3
         for conns in cal.draws.get(pol, [])
     ]
-    row["calibrated_cloud_ms"], row["load_shift_ms"] = cal.cloud_ms, shift
+    row["calibrated_cloud_ms"] = cal.cloud_ms
     row["real_routes"], row["sim_routes"] = cal.routes[pol], sim_routes
     for q in ("p50", "p95"):
         row[f"{q}_rel_error"] = abs(row[f"sim_{q}_ms"] - row[f"real_{q}_ms"]) / row[f"real_{q}_ms"]
