@@ -169,7 +169,8 @@ class RequestFlow:
         cfg = self.policy
         d = decide(cfg, costs, self.estimate())
         out = Outcome(d.action, Route.DEVICE, d.reason, d.degraded)
-        self._note(out, f"decide:{d.action}")
+        if self.trace:
+            self._note(out, f"decide:{d.action}")
         hedge_at_s = None
         if cfg.kind == "deadline-aware":  # the device must start by then to answer in time
             hedge_at_s = start_s + max(0.0, costs.deadline_ms - costs.device_ms) / 1e3
@@ -194,7 +195,8 @@ class RequestFlow:
             esc = should_escalate(cfg, out.confidence, self.estimate())
             if esc is not None:
                 out.reason = esc.reason
-                self._note(out, f"escalate:{esc.action}")
+                if self.trace:
+                    self._note(out, f"escalate:{esc.action}")
                 res = None
                 if esc.action == "cloud":
                     res = yield from self._call(out, Remote.CLOUD, costs.request_bytes, None, costs)
@@ -203,7 +205,8 @@ class RequestFlow:
                     out.label, out.confidence = res.label, res.confidence
                 else:  # keep the local answer
                     out.route, out.degraded = Route.FALLBACK, True
-        self._note(out, f"route:{out.route.value}")
+        if self.trace:
+            self._note(out, f"route:{out.route.value}")
         return out
 
     def _fallback(
@@ -265,7 +268,8 @@ class RequestFlow:
                 costs.device_ms,
             )
             assert isinstance(res, Called)
-            self._note(out, f"call:{remote.value}#{attempt}:{'ok' if res.ok else res.error}")
+            if self.trace:
+                self._note(out, f"call:{remote.value}#{attempt}:{'ok' if res.ok else res.error}")
             if res.ok:
                 breaker.record_success()
                 self.estimator.observe(res.sent_bytes, res.received_bytes, res.transit_ms)
@@ -288,5 +292,7 @@ class RequestFlow:
         self._note(out, "hedge")
 
     def _note(self, out: Outcome, stage: str) -> None:
+        # Callers with an f-string check ``self.trace`` first: the simulator runs millions of
+        # requests untraced and should not build their stage names.
         if self.trace:
             out.trace.append(stage)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from edgesplit.device.link import LinkProfile, RadioState, jitter_mean_s, packets
 
-__all__ = ["LinkEmulator", "LinkProfile", "LinkStats"]
+__all__ = ["ConnDraws", "LinkEmulator", "LinkProfile", "LinkStats"]
 
 
 @dataclass
@@ -39,6 +39,19 @@ class LinkStats:
     lost_packets: int = 0
     blackholed_bytes: int = 0  # arrived during an outage: never delivered
     outages: int = 0
+
+
+@dataclass
+class ConnDraws:
+    """The random draws one connection met, per direction (for a paired replay in the simulator:
+    ``sim validate`` gives the simulator the same jitter and losses the real request paid)."""
+
+    up_jitter_s: float | None = None  # the first burst's jitter draw
+    up_lost: int = 0  # packets lost, every burst
+    down_jitter_s: float | None = None
+    down_lost: int = 0
+    bursts: int = 0  # jitter draws in both directions (2 when each direction is one burst)
+    promoted: bool = False  # some transfer of it paid the radio promotion
 
 
 @dataclass
@@ -80,6 +93,9 @@ class LinkEmulator:
         self._stop: asyncio.Event | None = None
         self._victims: list[asyncio.StreamWriter] = []
         self._live: set[asyncio.Task] = set()
+        # Set to a list to record each connection's draws, in accept order (off by default: a
+        # long-running device would keep one entry per call).
+        self.draw_log: list[ConnDraws] | None = None
 
     # -- control (any thread) -------------------------------------------------------------------
     @property
@@ -155,10 +171,13 @@ class LinkEmulator:
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         up, down = _Flow(), _Flow()
+        draws = ConnDraws()
+        if self.draw_log is not None:
+            self.draw_log.append(draws)
         tasks = [
-            asyncio.create_task(self._pump(c_reader, up, True, [c_writer, s_writer])),
+            asyncio.create_task(self._pump(c_reader, up, True, [c_writer, s_writer], draws)),
             asyncio.create_task(self._deliver(up, s_writer)),
-            asyncio.create_task(self._pump(s_reader, down, False, [c_writer, s_writer])),
+            asyncio.create_task(self._pump(s_reader, down, False, [c_writer, s_writer], draws)),
             asyncio.create_task(self._deliver(down, c_writer)),
         ]
         try:
@@ -181,6 +200,7 @@ class LinkEmulator:
         flow: _Flow,
         up: bool,
         writers: list[asyncio.StreamWriter],
+        draws: ConnDraws,
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -194,12 +214,23 @@ class LinkEmulator:
                 rate = (p.up_mbps if up else p.down_mbps) * 1e6
                 d = self._dirs[up]
                 start = max(now, d.free_at)
-                start += self._radio.promotion(start)
+                promotion_s = self._radio.promotion(start)
+                start += promotion_s
                 d.free_at = start + len(data) * 8 / rate
                 self._radio.busy_until(d.free_at)
                 if flow.last_delivery <= now:  # a new burst: a new jitter draw
                     flow.jitter_s = float(self.rng.exponential(jitter_mean_s(p.jitter_p90_ms)))
+                    draws.bursts += 1
+                    if up and draws.up_jitter_s is None:
+                        draws.up_jitter_s = flow.jitter_s
+                    elif not up and draws.down_jitter_s is None:
+                        draws.down_jitter_s = flow.jitter_s
                 lost = self._losses(len(data), p.loss_rate)
+                if up:
+                    draws.up_lost += lost
+                else:
+                    draws.down_lost += lost
+                draws.promoted |= promotion_s > 0
                 self.stats.lost_packets += lost
                 at = d.free_at + p.one_way_delay_ms / 1e3 + flow.jitter_s
                 at += lost * p.retransmit_timeout_ms / 1e3

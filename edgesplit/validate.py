@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesplit.device.link import LinkProfile
-from edgesplit.device.link_emulator import LinkEmulator
+from edgesplit.device.link_emulator import ConnDraws, LinkEmulator
 from edgesplit.device.policy import POLICY_KINDS, PolicyConfig
 from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.rig import Rig
 
 PROBE_DELAY_MS = 5.0  # each way, through the calibration emulator
-DEVICE_SAMPLES = 48  # device-path samples per calibration: enough that one outlier is < 5 %
+DEVICE_SAMPLES = 96  # device-path samples per calibration: enough that one outlier is < 5 %
+CLOUD_SAMPLES = 32  # cloud calls through the probe, for their median
 CALIBRATION_ITEMS = 8  # the first items calibrate; the rest are the measured requests
 BREAKER = (3, 3.0)  # the rig's circuit breaker: failures to open, reset s
 
@@ -66,16 +67,17 @@ class _Round:
     starts: dict[str, list[float]] = field(default_factory=dict)
     bytes: dict[str, tuple[int, int]] = field(default_factory=dict)
     routes: dict[str, dict[str, int]] = field(default_factory=dict)
+    draws: dict[str, list[list[ConnDraws]]] = field(default_factory=dict)  # per request, per call
 
 
-def _median_ms(fn: Callable[[], object], n: int, gap_s: float) -> float:
+def _samples_ms(fn: Callable[[], object], n: int, gap_s: float) -> list[float]:
     times = []
     for _ in range(n):
         time.sleep(gap_s)
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
+    return times
 
 
 def validate(
@@ -87,8 +89,10 @@ def validate(
     gap_s: float = 0.02,
     sim_repeats: int = 20,
     log: Callable[[str], None] = lambda _m: None,
+    samples: tuple[int, int] = (DEVICE_SAMPLES, CLOUD_SAMPLES),
 ) -> dict:
-    """``requests`` real requests per policy and case in each of ``rounds`` interleaved rounds."""
+    """``requests`` real requests per policy and case in each of ``rounds`` interleaved rounds;
+    ``samples``: device-path and cloud calls per calibration."""
     from edgesplit.device.oip_client import OipClient
 
     per_round = max(1, requests)
@@ -112,7 +116,9 @@ def validate(
             for r in range(rounds):
                 for case in cases:
                     log(f"round {r + 1}/{rounds}: {case.name}: calibrating...")
-                    cal = _calibrate(loop, router, calib, direct, gap_s)
+                    # the tail model's time: the split policy and deadline-aware (which may split)
+                    split = bool({"split", "deadline-aware"} & set(case.policies))
+                    cal = _calibrate(loop, router, calib, direct, gap_s, samples, split)
                     loop.switch_link(case.profile)
                     for pol in case.policies:
                         log(f"round {r + 1}/{rounds}: {case.name}: {pol}...")
@@ -124,10 +130,14 @@ def validate(
                         up0, down0, conn0 = st.bytes_up, st.bytes_down, st.connections
                         lat, starts = [], []
                         routes: dict[str, int] = {}
+                        log_ = emulator.draw_log = []
+                        per_req: list[list[ConnDraws]] = []
                         t0 = time.monotonic()
                         for it in measured[: case.max_requests or per_round]:
                             starts.append(time.monotonic() - t0)
+                            k0 = len(log_)
                             ans = router.handle(task, it.x, loop.costs.costs())
+                            per_req.append(log_[k0:])  # the connections this request made
                             loop.costs.update(ans, 0)
                             lat.append(ans.total_ms)
                             routes[ans.route] = routes.get(ans.route, 0) + 1
@@ -139,6 +149,8 @@ def validate(
                                 (st.bytes_down - down0) // conns,
                             )
                         cal.real[pol], cal.starts[pol], cal.routes[pol] = lat, starts, routes
+                        cal.draws[pol] = per_req
+                        emulator.draw_log = None
                     for pol in case.policies:
                         row = _compare(
                             case, pol, cal, loop, unsure, threshold, seed + r, sim_repeats
@@ -155,31 +167,48 @@ def validate(
     }
 
 
-def _calibrate(loop, router, calib, direct, gap_s: float) -> _Round:
+def _calibrate(
+    loop, router, calib, direct, gap_s: float, samples: tuple[int, int], split: bool
+) -> _Round:
     """The device path as the router runs it, and the cloud's own time, measured now."""
     task = loop.task
     keep = router.policy
     router.policy = PolicyConfig("device-only")
-    samples = []
-    for _ in range(DEVICE_SAMPLES // len(calib)):
+    device_ms = []
+    for _ in range(max(1, samples[0] // len(calib))):
         for it in calib:
             time.sleep(gap_s)
-            samples.append(router.handle(task, it.x, loop.costs.costs()).total_ms)
+            device_ms.append(router.handle(task, it.x, loop.costs.costs()).total_ms)
+    # The cloud as the router reaches it, through the device's own emulator with the link
+    # physics taken out: the server, loopback HTTP, the emulator's hops and timers, and the
+    # router's own work around a call (the flow, encoding, decoding), which a bare client call
+    # does not pay. Medians: a loaded machine makes a few calls very late (0.5 s and more), and
+    # drawing from every sample gave the simulator tails the real run did not have; the real
+    # run's own jitter and losses are replayed, so its tail needs no help from here.
+    probe = LinkProfile("probe", 1e5, 1e5, PROBE_DELAY_MS, 0.0, 0.0, 0.0)
+    loop.emulator.set_profile(probe)
+    router.policy, router.estimator = PolicyConfig("cloud-only"), probe.estimator()
+    routed = []
+    for k in range(samples[1]):
+        time.sleep(gap_s)
+        routed.append(router.handle(task, calib[k % len(calib)].x, loop.costs.costs()).total_ms)
     router.policy = keep
+    cloud_ms = max(float(np.median(routed)) - 2 * PROBE_DELAY_MS, 0.0)
     x = calib[0].x
-
-    def cloud_call() -> object:
-        return direct.infer(task.cloud_model, task.cloud_inputs(x))
-
-    cloud_ms = max(_median_ms(cloud_call, 10, gap_s) - 2 * PROBE_DELAY_MS, 0.0)
     split_cloud_ms = head_ms = 0.0
-    if task.split_head is not None and task.split_model is not None:
+    if split and task.split_head is not None and task.split_model is not None:
+        # The tail model by a bare client call, plus what the router adds to a bare call.
+        def cloud_call() -> object:
+            return direct.infer(task.cloud_model, task.cloud_inputs(x))
+
+        bare_ms = float(np.median(_samples_ms(cloud_call, samples[1], gap_s)))
+        router_ms = max(float(np.median(routed)) - bare_ms, 0.0)
         head = task.split_head
         feed = head(x)
-        split_ms = _median_ms(lambda: direct.infer(task.split_model, feed), 10, gap_s)
-        split_cloud_ms = max(split_ms - 2 * PROBE_DELAY_MS, 0.0)
-        head_ms = _median_ms(lambda: head(x), 10, gap_s)
-    return _Round(samples, cloud_ms, split_cloud_ms, head_ms)
+        tail = _samples_ms(lambda: direct.infer(task.split_model, feed), samples[1], gap_s)
+        split_cloud_ms = max(float(np.median(tail)) - 2 * PROBE_DELAY_MS + router_ms, 0.01)
+        head_ms = float(np.median(_samples_ms(lambda: head(x), 10, gap_s)))
+    return _Round(device_ms, cloud_ms, split_cloud_ms, head_ms)
 
 
 def _compare(
@@ -207,7 +236,7 @@ def _compare(
         )
     )
     split_points = []
-    if costs.split_index is not None:
+    if costs.split_index is not None and cal.split_cloud_ms > 0:  # the tail was calibrated
         split_up = cal.bytes.get("split", (int(costs.split_bytes), down))[0]
         head = min(cal.split_head_ms, device_ms)
         split_points = [
@@ -235,7 +264,7 @@ def _compare(
             "device_samples_ms": cal.device_samples_ms,
             "split_points": split_points,
             # The cloud runs the tail in the time measured for the tail model.
-            "cloud_speedup": max(tail_ms / max(cal.split_cloud_ms, 1e-6), 1e-3),
+            "cloud_speedup": max(tail_ms / cal.split_cloud_ms, 1e-3) if split_points else 1.0,
             "device_accuracy": 0.9,
             "cloud_accuracy": 0.95,
             "escalation_rate": float(np.mean(unsure)),
@@ -257,12 +286,14 @@ def _compare(
         "policies": [{"kind": pol, "threshold": threshold}],
     }
     sc = parse_scenario(doc, "sim validate")
-    # Each repeat replays the real run's script (same arrivals, same inputs) in a new draw of the
-    # world, and its p50/p95 are taken over the same number of requests as the real run's: a
-    # p95 of 40 requests is a different estimator from the p95 of 800, and the simulator must
-    # predict the one that is compared.
+    # Each repeat replays the real run's script: the same arrivals, the same inputs and, on the
+    # link, the jitter and losses the emulator drew for each of the real run's connections, so
+    # the comparison is request by request; what is left is drawn anew (device times from the
+    # calibration samples, backoff, any connection the real run did not make). Its p50/p95 are
+    # taken over the same requests as the real run's.
     sim_routes: dict[str, int] = {}
     p50s, p95s = [], []
+    per_request: list[list[float]] = []
     for k in range(repeats):
         run = simulate(
             sc,
@@ -271,8 +302,10 @@ def _compare(
             arrivals_s=cal.starts[pol],
             unsure=unsure,
             keep_records=True,
+            replay=cal.draws.get(pol),
         )
-        lat = [r.latency_s * 1e3 for r in run.records]
+        lat = [r.latency_s * 1e3 for r in sorted(run.records, key=lambda r: r.id)]
+        per_request.append(lat)
         p50s.append(float(np.percentile(lat, 50)))
         p95s.append(float(np.percentile(lat, 95)))
         for route, count in run.stats.routes.items():
@@ -285,6 +318,17 @@ def _compare(
         "sim_p50_ms": float(np.mean(p50s)),
         "sim_p95_ms": float(np.mean(p95s)),
     }
+    # Paired: the real request minus the simulator's mean for the same request (same arrival,
+    # input and link draws): what the real path spends that the model does not.
+    sim_each = np.mean(np.array(per_request), axis=0)
+    row["paired_diff_p50_ms"] = float(np.median(real - sim_each))
+    row["real_ms"], row["sim_ms"] = real.tolist(), sim_each.tolist()
+    row["connections"] = [len(c) for c in cal.draws.get(pol, [])]
+    row["replayed_jitter_ms"] = [
+        sum((c.up_jitter_s or 0.0) + (c.down_jitter_s or 0.0) for c in conns) * 1e3
+        for conns in cal.draws.get(pol, [])
+    ]
+    row["calibrated_cloud_ms"] = cal.cloud_ms
     row["real_routes"], row["sim_routes"] = cal.routes[pol], sim_routes
     for q in ("p50", "p95"):
         row[f"{q}_rel_error"] = abs(row[f"sim_{q}_ms"] - row[f"real_{q}_ms"]) / row[f"real_{q}_ms"]
@@ -296,7 +340,7 @@ def _aggregate(case: str, pol: str, rounds: list[dict]) -> dict:
 
     out: dict = {"case": case, "policy": pol, "rounds": len(rounds)}
     for key in rounds[0]:
-        if key.endswith("_routes"):
+        if not isinstance(rounds[0][key], float):  # routes, per-request lists: per round only
             continue
         mean, half = confidence_interval([r[key] for r in rounds])
         out[key], out[f"{key}_ci95"] = mean, half

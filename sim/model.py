@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from math import inf
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import simpy
@@ -43,6 +43,9 @@ from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.sim.links import TECHNOLOGIES, RadioMeter
 from edgesplit.sim.scenario import Policy, Scenario, ScenarioError
 from edgesplit.sim.stats import Record, RunStats
+
+if TYPE_CHECKING:
+    from edgesplit.device.link_emulator import ConnDraws
 
 __all__ = ["Record", "RunResult", "simulate"]
 
@@ -85,7 +88,11 @@ class FifoStation:
 
 
 class LinkSim:
-    """One hop: ``device/link.py``'s physics on SimPy time, plus its outage windows."""
+    """One hop: ``device/link.py``'s physics on SimPy time, plus its outage windows.
+
+    Each direction is one radio channel, a single-server FIFO (Lindley's recursion on a float);
+    the radio state (promotion after idling past the tail) is ``RadioState``'s, inlined here
+    because it is on every transfer's path."""
 
     def __init__(
         self,
@@ -96,7 +103,7 @@ class LinkSim:
         meter: RadioMeter | None = None,
     ) -> None:
         self.p, self.draws, self.rng, self.meter = profile, draws, rng, meter
-        self.up, self.down = FifoStation(1), FifoStation(1)  # one radio channel each way
+        self.up_free_s = self.down_free_s = 0.0  # when each direction's channel frees up
         self.up_bps = profile.up_mbps * 1e6
         self.down_bps = profile.down_mbps * 1e6
         self.delay_s = profile.one_way_delay_ms / 1e3
@@ -105,6 +112,7 @@ class LinkSim:
         self.rto_s = profile.retransmit_timeout_ms / 1e3
         self.radio = RadioState(profile.promotion_ms, profile.tail_ms)
         self.outages = [(start, start + length) for start, length in outages_s]
+        self._keep: dict[int, tuple[int, float]] = {}  # bytes -> (packets, P(no packet lost))
 
     def cut_until(self, t: float) -> float | None:
         """The end of the outage ``t`` falls in, or None when the link is up at ``t``."""
@@ -117,26 +125,53 @@ class LinkSim:
         """Lost packets of a transfer: Binomial(packets, loss_rate), drawn cheaply when zero."""
         if not self.loss:
             return 0
-        n = packets(nbytes)
-        if self.draws.uniform() < (1 - self.loss) ** n:
+        known = self._keep.get(nbytes)
+        if known is None:
+            n = packets(nbytes)
+            known = self._keep[nbytes] = (n, (1 - self.loss) ** n)
+        if self.draws.uniform() < known[1]:
             return 0
         while True:  # the binomial conditioned on at least one loss, by rejection (rare path)
-            k = int(self.rng.binomial(n, self.loss))
+            k = int(self.rng.binomial(known[0], self.loss))
             if k:
                 return k
 
-    def send(self, now: float, nbytes: int, up: bool) -> float:
-        """Admit a transfer at ``now``: promotion, FIFO serialisation, propagation; its arrival."""
-        station, bps = (self.up, self.up_bps) if up else (self.down, self.down_bps)
-        ser = nbytes * 8 / bps
-        ready = now + self.radio.promotion(max(now, station.free_at[0]))
-        start = station.admit(ready, ser)
-        self.radio.busy_until(start + ser)
+    def send(
+        self, now: float, nbytes: int, up: bool, replay: tuple[float | None, int] | None = None
+    ) -> float:
+        """Admit a transfer at ``now``: promotion, FIFO serialisation, propagation; its arrival.
+
+        ``replay`` gives the jitter (s; None: draw it) and lost packets a real transfer met."""
+        if up:
+            ser = nbytes * 8 / self.up_bps
+            free = self.up_free_s
+        else:
+            ser = nbytes * 8 / self.down_bps
+            free = self.down_free_s
+        radio = self.radio
+        ready = now
+        if radio.promotion_s and (now if now > free else free) > radio.active_until_s:
+            ready = now + radio.promotion_s  # the radio was idle: promote it first
+        start = ready if ready > free else free
+        end = start + ser
+        if up:
+            self.up_free_s = end
+        else:
+            self.down_free_s = end
+        if end + radio.tail_s > radio.active_until_s:
+            radio.active_until_s = end + radio.tail_s
         if self.meter is not None:
-            self.meter.add(start, start + ser, nbytes if up else 0, 0 if up else nbytes)
-        delay = self.delay_s + self.draws.exponential(self.jitter_mean_s)
-        delay += self.losses(nbytes) * self.rto_s
-        return start + ser + delay
+            self.meter.add(start, end, nbytes if up else 0, 0 if up else nbytes)
+        if replay is None:
+            delay = self.delay_s + self.draws.exponential(self.jitter_mean_s)
+            if self.loss:
+                delay += self.losses(nbytes) * self.rto_s
+        else:
+            jitter_s, lost = replay
+            if jitter_s is None:
+                jitter_s = self.draws.exponential(self.jitter_mean_s)
+            delay = self.delay_s + jitter_s + lost * self.rto_s
+        return end + delay
 
 
 class CloudSim:
@@ -146,6 +181,9 @@ class CloudSim:
     ``batch_delay_ms``, and starts when a replica is free (the batch keeps filling meanwhile).
     A batch of n takes (fixed + per_item * n) * its mean work scale. Without batching
     (max_batch 1) requests go straight to the replicas' FIFO queue.
+
+    The batcher is callbacks on one timer, not a process: a batch costs one timer event and each
+    request one event, its answer, scheduled at the batch's end when the batch starts.
     """
 
     def __init__(self, env: simpy.Environment, scenario: Scenario) -> None:
@@ -153,11 +191,13 @@ class CloudSim:
         self.env, self.cfg = env, c
         self.replicas = FifoStation(c.replicas)
         self.queue: list[tuple[float, simpy.Event, float]] = []
-        self.arrived = env.event()
         self.batching = c.max_batch > 1
         self.max_scale = 1.0
-        if self.batching:
-            env.process(self._dispatch())
+        self.delay_s = c.batch_delay_ms / 1e3
+        self.max_batch = c.max_batch
+        self.wake_at = inf  # when the pending timer fires (inf: none pending)
+        self.filling = False  # the pending timer waits for the batch delay (an arrival may fill it)
+        self._timer_id = 0  # a rescheduled timer makes the earlier one stale
 
     def admit(self, scale: float) -> tuple[float, float]:
         """Unbatched: queue wait and service (s) of a request arriving now."""
@@ -173,49 +213,64 @@ class CloudSim:
         ahead of it (each at most a full batch of the largest work scale seen) are served.
         """
         c = self.cfg
-        self.max_scale = max(self.max_scale, scale)
+        if scale > self.max_scale:
+            self.max_scale = scale
         batch_s = self.max_scale * (c.batch_fixed_ms + c.per_item_ms * c.max_batch) / 1e3
         ahead = len(self.queue) // c.max_batch + 1
-        start = max(self.env.now + c.batch_delay_ms / 1e3, max(self.replicas.free_at))
+        start = max(self.env.now + self.delay_s, max(self.replicas.free_at))
         return start + ahead * batch_s
 
     def submit(self, scale: float = 1.0) -> simpy.Event:
         """Batched: queue one request; the event's value is (queue wait s, service s, size)."""
-        done = self.env.event()
-        self.queue.append((self.env.now, done, scale))
-        if not self.arrived.triggered:
-            self.arrived.succeed()
+        env = self.env
+        done = simpy.Event(env)
+        queue = self.queue
+        queue.append((env.now, done, scale))
+        if self.wake_at == inf:
+            self._plan()
+        elif self.filling and len(queue) >= self.max_batch:  # full: it need not wait the delay
+            at = max(env.now, self.replicas.free_at[0])
+            if at < self.wake_at:
+                self._schedule(at, False)
         return done
 
-    def _dispatch(self):
-        delay_s = self.cfg.batch_delay_ms / 1e3
-        env, queue = self.env, self.queue
-        while True:
-            while not queue:
-                self.arrived = env.event()
-                yield self.arrived
-            first = queue[0][0]
-            while len(queue) < self.cfg.max_batch:
-                remaining = first + delay_s - env.now
-                if remaining <= 0:
-                    break
-                self.arrived = env.event()
-                yield self.arrived | env.timeout(remaining)
-            free = self.replicas.free_at[0]
-            if free > env.now:  # every replica busy: wait for one, the batch keeps filling
-                yield env.timeout(free - env.now)
-            batch = queue[: self.cfg.max_batch]
-            del queue[: len(batch)]
-            start = env.now
-            scale = sum(item[2] for item in batch) / len(batch)
-            service = scale * (self.cfg.batch_fixed_ms + self.cfg.per_item_ms * len(batch)) / 1e3
-            self.replicas.admit(start, service)
-            env.timeout(service).callbacks.append(partial(self._finish, batch, start, service))
+    def _plan(self) -> None:
+        """Time the next batch: at its delay's end (or when full) once a replica is free."""
+        free = self.replicas.free_at[0]
+        if len(self.queue) >= self.max_batch:
+            self._schedule(max(self.env.now, free), False)
+        else:
+            close = self.queue[0][0] + self.delay_s
+            self._schedule(max(close, free), close > free and close > self.env.now)
 
-    @staticmethod
-    def _finish(batch: list, start: float, service: float, _event: simpy.Event) -> None:
-        for enqueued, done, _ in batch:
-            done.succeed((start - enqueued, service, len(batch)))
+    def _schedule(self, at: float, filling: bool) -> None:
+        self._timer_id += 1
+        self.wake_at, self.filling = at, filling
+        timer = self.env.timeout(max(0.0, at - self.env.now))
+        timer.callbacks.append(partial(self._wake, self._timer_id))
+
+    def _wake(self, timer_id: int, _event: simpy.Event) -> None:
+        if timer_id != self._timer_id:
+            return  # rescheduled earlier
+        env, queue, c = self.env, self.queue, self.cfg
+        now = env.now
+        self.wake_at = inf
+        if self.replicas.free_at[0] > now:  # every replica busy: wait, the batch keeps filling
+            self._schedule(self.replicas.free_at[0], False)
+            return
+        batch = queue[: self.max_batch]
+        del queue[: len(batch)]
+        n = len(batch)
+        scale = sum(item[2] for item in batch) / n if n > 1 else batch[0][2]
+        service = scale * (c.batch_fixed_ms + c.per_item_ms * n) / 1e3
+        self.replicas.admit(now, service)
+        schedule = env.schedule
+        for enqueued, done, _ in batch:  # each answer lands at the batch's end: one event each
+            done._ok = True
+            done._value = (now - enqueued, service, n)
+            schedule(done, simpy.events.NORMAL, service)
+        if queue:
+            self._plan()
 
 
 @dataclass
@@ -241,6 +296,7 @@ def simulate(
     trace: list[Outcome] | None = None,
     arrivals_s: list[float] | None = None,
     unsure: list[bool] | None = None,
+    replay: list[list[ConnDraws]] | None = None,
 ) -> RunResult:
     """Run one policy (a Policy or a kind/label in the scenario); every draw comes from ``seed``.
 
@@ -248,7 +304,9 @@ def simulate(
     (e.g. a CSV writer), ``keep_records`` keeps them all (tests, small runs), and ``trace``
     collects the flow's outcome with its stages (the equivalence test with the router).
     ``arrivals_s`` replaces the workload's arrival process with these times, and ``unsure``
-    says which of those requests the device is unsure about (request scripts).
+    says which of those requests the device is unsure about (request scripts). ``replay`` gives,
+    per scripted request and attempt, the jitter and losses the real run's connection met on the
+    device's link (``LinkEmulator.draw_log``), so the comparison is request by request.
     """
     pol = _resolve_policy(scenario, policy)
     cfg = pol.config()
@@ -293,6 +351,8 @@ def simulate(
     sample_scale = 1.0 / float(np.mean(samples)) if samples else 1.0
     cascade = cfg.kind == "cascade"
     timeout = env.timeout
+    batching = cloud.batching
+    reversed_links = links[::-1]
 
     def device_seconds(mean_ms: float) -> float:
         if samples:  # a measured sample, scaled to this step's mean
@@ -323,8 +383,8 @@ def simulate(
 
         __slots__ = ("rec", "t0", "deadline", "hedge_at", "device_done", "device_ms")
 
-        def __init__(self, rec: Record, eff: Call) -> None:
-            self.rec, self.t0 = rec, env.now
+        def __init__(self, rec: Record, eff: Call, t0: float) -> None:
+            self.rec, self.t0 = rec, t0
             self.deadline = self.t0 + eff.timeout_ms / 1e3
             self.hedge_at = self.t0 + eff.hedge_ms / 1e3 if eff.hedge_ms is not None else inf
             self.device_done: float | None = None
@@ -367,47 +427,77 @@ def simulate(
         t.rec.client_wait_s += env.now - t.t0
         return Called(False, "timeout" if end >= t.deadline else "unreachable")
 
+    def conn_draws(rec: Record, eff: Call) -> ConnDraws | None:
+        """The draws the real run's connection for this attempt met (paired replay)."""
+        if replay is None or rec.id >= len(replay):
+            return None
+        conns = replay[rec.id]
+        return conns[eff.attempt - 1] if eff.attempt <= len(conns) else None
+
     def attempt(rec: Record, eff: Call):
-        """One cloud call racing its timeout (and the hedge): uplink chain, cloud, downlink."""
-        t = _Try(rec, eff)
-        t0, deadline = t.t0, t.deadline
+        """One cloud call racing its timeout (and the hedge): uplink chain, cloud, downlink.
+
+        Until a step would pass the timeout or the hedge, the attempt just waits for each hop's
+        arrival; only then does it take a ``_Try`` and the general path (``step``/``fail``)."""
+        t0 = env.now
+        deadline = t0 + eff.timeout_ms / 1e3
+        hedge_at = t0 + eff.hedge_ms / 1e3 if eff.hedge_ms is not None else inf
+        limit = deadline if deadline < hedge_at else hedge_at
+        t: _Try | None = None  # the general path's state, once it is needed
         scale = tail_scale.get(eff.split_index, 1.0) if eff.remote == Remote.SPLIT else 1.0
+        cd = conn_draws(rec, eff) if replay is not None else None
+        up_bytes = eff.up_bytes
         for link in links:
-            cut = link.cut_until(env.now)
-            if cut is not None:
-                return (yield from fail(t, cut))
-            arrive = link.send(env.now, eff.up_bytes, True)
+            if link.outages:
+                cut = link.cut_until(env.now)
+                if cut is not None:
+                    return (yield from fail(t or _Try(rec, eff, t0), cut))
+            rp = (cd.up_jitter_s, cd.up_lost) if cd is not None and link is links[0] else None
+            arrive = link.send(env.now, up_bytes, True, rp)
+            if t is None and arrive <= limit:
+                if arrive > env.now:
+                    yield timeout(arrive - env.now)
+                continue
+            t = t or _Try(rec, eff, t0)
             if arrive > deadline:
                 return (yield from fail(t, deadline))
             if not (yield from step(t, arrive)):
                 return hedged(t)
         up_s = env.now - t0
         size = 1
+        first_token = 0.0
         if streams is not None:
             assert gen is not None
             now = env.now
             service = gen.ttft_ms / 1e3 + gen.output_tokens / gen.tokens_per_s
             start = streams.admit(now, service)
-            if start + service > deadline:
-                return (yield from fail(t, deadline))
-            if not (yield from step(t, start + service)):
-                return hedged(t)
+            end = start + service
+            if t is None and end <= limit:
+                if end > env.now:
+                    yield timeout(end - env.now)
+            else:
+                t = t or _Try(rec, eff, t0)
+                if end > deadline:
+                    return (yield from fail(t, deadline))
+                if not (yield from step(t, end)):
+                    return hedged(t)
             wait, svc = start - now, service
             first_token = start + gen.ttft_ms / 1e3 + back_s - rec.arrival_s
-        elif cloud.batching:
+        elif batching:
             bound = cloud.latest_finish(scale)
             done = cloud.submit(scale)
-            if bound < min(deadline, t.hedge_at):  # no race: it cannot time out or hedge here
+            if t is None and bound < limit:  # no race: it cannot time out or hedge here
                 yield done
             else:
+                t = t or _Try(rec, eff, t0)
                 while True:
-                    limit = deadline if t.device_done is None else min(deadline, t.device_done)
+                    lim = deadline if t.device_done is None else min(deadline, t.device_done)
                     if t.device_done is None:
-                        limit = min(limit, t.hedge_at)
+                        lim = min(lim, t.hedge_at)
                     either = env.event()  # the answer or the limit, whichever first
                     fire = partial(_first, either)
                     done.callbacks.append(fire)
-                    timeout(max(0.0, limit - env.now)).callbacks.append(fire)
+                    timeout(max(0.0, lim - env.now)).callbacks.append(fire)
                     yield either
                     if either.value is done:
                         break
@@ -418,20 +508,32 @@ def simulate(
                     else:
                         return hedged(t)
             wait, svc, size = cast(tuple[float, float, int], done.value)
-            first_token = 0.0
         else:
             wait, svc = cloud.admit(scale)
-            if env.now + wait + svc > deadline:
-                return (yield from fail(t, deadline))
-            if not (yield from step(t, env.now + wait + svc)):
-                return hedged(t)
-            first_token = 0.0
+            end = env.now + wait + svc
+            if t is None and end <= limit:
+                if end > env.now:
+                    yield timeout(end - env.now)
+            else:
+                t = t or _Try(rec, eff, t0)
+                if end > deadline:
+                    return (yield from fail(t, deadline))
+                if not (yield from step(t, end)):
+                    return hedged(t)
         t_down = env.now
-        for link in reversed(links):
-            cut = link.cut_until(env.now)
-            if cut is not None:
-                return (yield from fail(t, cut))
-            arrive = link.send(env.now, wl.response_bytes, False)
+        down_bytes = wl.response_bytes
+        for link in reversed_links:
+            if link.outages:
+                cut = link.cut_until(env.now)
+                if cut is not None:
+                    return (yield from fail(t or _Try(rec, eff, t0), cut))
+            rp = (cd.down_jitter_s, cd.down_lost) if cd is not None and link is links[0] else None
+            arrive = link.send(env.now, down_bytes, False, rp)
+            if t is None and arrive <= limit:
+                if arrive > env.now:
+                    yield timeout(arrive - env.now)
+                continue
+            t = t or _Try(rec, eff, t0)
             if arrive > deadline:
                 return (yield from fail(t, deadline))
             if not (yield from step(t, arrive)):
@@ -444,9 +546,9 @@ def simulate(
             rec.first_token_s = first_token
         rec.link_up_s += up_s
         rec.link_down_s += down_s
-        rec.bytes_up += eff.up_bytes
-        rec.bytes_down += wl.response_bytes
-        return Called(True, "", True, (up_s + down_s) * 1e3, eff.up_bytes, wl.response_bytes)
+        rec.bytes_up += up_bytes
+        rec.bytes_down += down_bytes
+        return Called(True, "", True, (up_s + down_s) * 1e3, up_bytes, down_bytes)
 
     def request(rec: Record):
         run = flow.run(costs)

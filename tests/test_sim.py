@@ -325,10 +325,38 @@ def test_bench_times_model_and_skeleton_side_by_side():
     sc = parse_scenario(scenario(escalation_rate=0.3))
     r = bench(sc, "cascade", requests=2000, rounds=1)
     assert r["edgesplit_requests_per_s"] > 0 and r["skeleton_requests_per_s"] > 0
+    # one round: the median of one round's ratio is that round's ratio of rates
     assert r["ratio_edgesplit_over_skeleton"] == pytest.approx(
         r["edgesplit_requests_per_s"] / r["skeleton_requests_per_s"]
     )
+    assert r["round_ratios"] == [r["ratio_edgesplit_over_skeleton"]]
+    assert r["cpu_seconds_per_million_requests"] > 0 and r["cpu_ratio_edgesplit_over_skeleton"] > 0
     assert skeleton(sc, 500, seed=1, policy="cloud-only") > 0
+    # split: the skeleton runs the head on the device before the chain, so it ends later than
+    # a cloud-only one on the same arrivals (a 2 s head at 1 request/s queues up)
+    slow = parse_scenario(scenario(split_points=SPLITS[:1] + [SPLITS[2] | {"head_ms": 2000}]))
+    assert skeleton(slow, 50, 1, "split") > skeleton(slow, 50, 1, "cloud-only")
+
+
+def test_replay_gives_the_real_connections_draws_to_the_link():
+    """``sim validate``'s pairing: a scripted request meets the jitter and losses its real
+    connection met (the emulator's draw log), not new draws; an attempt the real run did not
+    make draws anew."""
+    from edgesplit.device.link_emulator import ConnDraws
+
+    doc = scenario(response_bytes=100)
+    doc["links"] = [{"technology": "lte"}]
+    doc["policies"] = [{"kind": "cloud-only"}]
+    sc = parse_scenario(doc)
+    lte = sc.link_profile(0)
+    real = ConnDraws(up_jitter_s=0.05, up_lost=0, down_jitter_s=0.02, down_lost=1)
+    run = simulate(sc, "cloud-only", arrivals_s=[0.0], replay=[[real]], keep_records=True)
+    rec = run.records[0]
+    ser_up, ser_down = 1000 * 8 / (lte.up_mbps * 1e6), 100 * 8 / (lte.down_mbps * 1e6)
+    delay_s, promotion_s = lte.one_way_delay_ms / 1e3, lte.promotion_ms / 1e3
+    assert rec.link_up_s == pytest.approx(promotion_s + ser_up + delay_s + 0.05)
+    rto_s = lte.retransmit_timeout_ms / 1e3
+    assert rec.link_down_s == pytest.approx(ser_down + delay_s + 0.02 + rto_s)
 
 
 @pytest.mark.parametrize(
