@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,14 @@ class RawResponse:
     body: bytes
 
 
+# Bytes read past one response belong to the next on the same socket (pipelined requests, or
+# a server that sends two answers in one segment): kept here, not thrown away.
+_LEFTOVER: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket) -> RawResponse:
     """One HTTP/1.1 response with Content-Length (what our server sends); skips 1xx."""
-    buf = b""
+    buf = _LEFTOVER.pop(sock, b"")
     while True:
         while b"\r\n\r\n" not in buf:
             chunk = sock.recv(65536)
@@ -58,7 +64,10 @@ def read_response(sock: socket.socket) -> RawResponse:
             break
         parts.append(chunk)
         got += len(chunk)
-    return RawResponse(status, headers, b"".join(parts)[:n])
+    data = b"".join(parts)
+    if len(data) > n:
+        _LEFTOVER[sock] = data[n:]
+    return RawResponse(status, headers, data[:n])
 
 
 def raw_exchange(
