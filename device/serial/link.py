@@ -280,20 +280,30 @@ class SensorLink:
         self.stats.bytes_sent += len(wire)
         return seq
 
-    def command(self, msg: Message, timeout_s: float = 1.0) -> Ack | Nack:
-        """Send a command and wait for its ACK/NACK; other messages are kept for :meth:`poll`."""
-        seq = self.send(msg)
-        end = time.monotonic() + timeout_s
+    def command(self, msg: Message, timeout_s: float = 1.0, attempts: int = 1) -> Ack | Nack:
+        """Send a command and wait for its ACK/NACK; other messages are kept for :meth:`poll`.
+
+        ``attempts`` > 1 resends it (a new sequence number) when a share of ``timeout_s`` passes
+        unanswered, and takes the answer to any copy: for idempotent commands (PING, SET_RATE,
+        GET_INFO) over a link that can lose a frame, as a UART whose receiver overran can."""
+        sent: list[int] = []
         kept: list[tuple[int, Message]] = []
+        share_s = timeout_s / max(1, attempts)
         try:
-            while time.monotonic() < end:
-                for rx_seq, reply in self.poll():
-                    if isinstance(reply, Ack | Nack) and reply.acked_seq == seq:
-                        return reply
-                    kept.append((rx_seq, reply))
+            for _ in range(max(1, attempts)):
+                sent.append(self.send(msg))
+                end = time.monotonic() + share_s
+                while time.monotonic() < end:
+                    for rx_seq, reply in self.poll():
+                        if isinstance(reply, Ack | Nack) and reply.acked_seq in sent:
+                            return reply
+                        kept.append((rx_seq, reply))
         finally:
             self._pending.extend(kept)
-        raise TimeoutError(f"no ACK/NACK for {type(msg).__name__} (seq {seq}) in {timeout_s} s")
+        raise TimeoutError(
+            f"no ACK/NACK for {type(msg).__name__} (seq {', '.join(map(str, sent))}) in "
+            f"{timeout_s} s"
+        )
 
     def close(self) -> None:
         if self._port is not None:
