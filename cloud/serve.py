@@ -112,7 +112,22 @@ def _serve_one(
         raise ModelConfigError(app.plane.load_error)
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGTERM (a drain) when the supervisor dies, even by SIGKILL, so that workers are
+    never left serving the port as orphans (PR_SET_PDEATHSIG, prctl(2))."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the prctl took effect
+        sys.exit(0)
+
+
 def _worker_main(
+    parent_pid: int,
     models: Path,
     host: str,
     port: int,
@@ -122,6 +137,7 @@ def _worker_main(
     ssl_certfile: Path | None,
 ) -> None:
     """One of N workers: errors as one line on stderr and exit status 2, like the CLI."""
+    _die_with_parent(parent_pid)
     try:
         _serve_one(models, host, port, settings, only, True, ssl_keyfile, ssl_certfile)
     except (ModelConfigError, OSError) as exc:
@@ -151,7 +167,7 @@ def serve(
     procs = [
         ctx.Process(
             target=_worker_main,
-            args=(models, host, port, settings, only, ssl_keyfile, ssl_certfile),
+            args=(os.getpid(), models, host, port, settings, only, ssl_keyfile, ssl_certfile),
         )
         for _ in range(workers)
     ]

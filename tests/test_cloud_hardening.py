@@ -367,6 +367,24 @@ def test_two_workers_share_the_port(tmp_path):
             proc.kill()
 
 
+def test_workers_do_not_outlive_a_killed_supervisor(tmp_path):
+    """SIGKILL of `cloud serve --workers 2` (the supervisor) must not leave its workers serving
+    the port as orphans (they were, once, after a failed test killed it)."""
+    proc, port = _serve(tmp_path, {"kws-large": {"instances": 1}}, "--workers", "2")
+    try:
+        end = time.monotonic() + 120  # generous: two workers load models on a busy machine
+        while _status_safe(port) != 200:
+            assert time.monotonic() < end and proc.poll() is None
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    end = time.monotonic() + 60  # the workers drain (SIGTERM from the kernel), then exit
+    while _status_safe(port) is not None:
+        assert time.monotonic() < end, "a worker still answers after its supervisor died"
+        time.sleep(0.2)
+
+
 SERVING_RUNTIME_SCHEMA = {
     # The fields of KServe's ServingRuntime CRD (serving.kserve.io/v1alpha1) that a runtime for
     # our server uses; unknown fields are errors, as `kubectl apply --validate=strict` makes them.
