@@ -1,10 +1,11 @@
-"""Helpers for the cloud tests: small model repositories written on the fly."""
+"""Helpers for the cloud tests: small model repositories written on the fly, server gauges."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
+from edgesplit.cloud.loadgen import http_request, raw_exchange
 from edgesplit.cloud.repository import DEFAULT_REPOSITORY
 
 
@@ -29,3 +30,14 @@ OCR_PIPELINE = {
     "parameters": {"det_limit_type": "max", "det_limit_side_len": 1280},
     "intra_op_threads": 1,
 }
+
+
+def inflight_requests(port: int) -> float:
+    """The server's ``edgesplit_inflight_requests`` gauge, from ``/metrics`` on the main port:
+    what a test waits on before acting on requests it has sent (not a sleep)."""
+    r = raw_exchange(port, http_request("GET", "/metrics", b"", None), timeout_s=30)
+    assert r is not None and r.status == 200
+    for line in r.body.decode().splitlines():
+        if line.startswith("edgesplit_inflight_requests "):
+            return float(line.split()[1])
+    return 0.0

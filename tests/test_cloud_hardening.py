@@ -36,7 +36,7 @@ from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
 from edgesplit.cloud.serve import ServerThread
 from edgesplit.device.vision.render import render_frame
 
-from tests.cloud_helpers import OCR_PIPELINE, write_repo
+from tests.cloud_helpers import OCR_PIPELINE, inflight_requests, write_repo
 
 # A loaded 2-core machine can stall any process for a scheduler slice or two; the default test
 # only bounds health latency loosely (a stalled event loop would show seconds). The issue's
@@ -308,7 +308,7 @@ def test_drain_answers_503_for_work_it_will_not_serve(tmp_path):
         # Wait on the event, not on luck: every request is inside the server (the in-flight gauge)
         # before SIGTERM, however slowly a busy machine starts the client threads.
         end = time.monotonic() + 60
-        while _inflight(port) < n_requests - sum(r is not None for r in results):
+        while inflight_requests(port) < n_requests - sum(r is not None for r in results):
             assert time.monotonic() < end, "requests never reached the server"
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
@@ -321,15 +321,6 @@ def test_drain_answers_503_for_work_it_will_not_serve(tmp_path):
     assert len(results) == n_requests and set(results) <= {200, 503}, results
     assert 503 in results, results
     assert "Traceback" not in proc.stderr.read()
-
-
-def _inflight(port: int) -> float:
-    r = raw_exchange(port, http_request("GET", "/metrics", b"", None), timeout_s=30)
-    assert r is not None and r.status == 200
-    for line in r.body.decode().splitlines():
-        if line.startswith("edgesplit_inflight_requests "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def _status_safe(port: int) -> int | None:

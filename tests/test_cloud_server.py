@@ -26,7 +26,7 @@ from edgesplit.device.vision.render import render_frame
 from edgesplit.device.workloads import kws
 from tritonclient.utils import InferenceServerException
 
-from tests.cloud_helpers import KWS_SMALL, OCR_PIPELINE, write_repo
+from tests.cloud_helpers import KWS_SMALL, OCR_PIPELINE, inflight_requests, write_repo
 
 KEY = "k3y-for-tests-0123456789"
 
@@ -264,13 +264,6 @@ def _ready(port: int) -> bool:
         return False
 
 
-def _inflight(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    line = next(x for x in text.splitlines() if x.startswith("edgesplit_inflight_requests "))
-    return float(line.split()[1])
-
-
 def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
     write_repo(tmp_path, {"glasses-ocr": OCR_PIPELINE})
     port = free_tcp_port()
@@ -310,7 +303,7 @@ def test_graceful_shutdown_drains_in_flight_requests(tmp_path):
             t.start()
         # Wait (on the server's own gauge, not on luck) until all three are in: one running,
         # two queued; a busy machine can take seconds to get the requests there.
-        while _inflight(port) + len(results) < 3:
+        while inflight_requests(port) + len(results) < 3:
             assert time.monotonic() < end, "the three requests never reached the server"
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
