@@ -253,17 +253,24 @@ def simulate_tiers(
         yield env.timeout(max(0.0, end - env.now))
         return Called(False, "timeout" if end >= deadline else "unreachable")
 
+    def cross(link, nbytes: int, up: bool, deadline: float):
+        """One direction of the last hop: None once the bytes arrived within the attempt's
+        deadline, else the attempt given up (a cut link, or an arrival past the deadline)."""
+        if (cut := link.cut_until(env.now)) is not None:
+            return (yield from give_up(deadline, cut))
+        arrive = link.send(env.now, nbytes, up)
+        if arrive > deadline:
+            return (yield from give_up(deadline, math.inf))
+        yield env.timeout(arrive - env.now)
+        return None
+
     def call_cloud(b: Boundary, eff: Call):
         """One attempt over the last hop: up, the cloud's part of the model, down, against its
         timeout (the cloud still does work the sender stopped waiting for)."""
         link, t0 = links[last][0], env.now
         deadline = t0 + eff.timeout_ms / 1e3
-        if (cut := link.cut_until(env.now)) is not None:
-            return (yield from give_up(deadline, cut))
-        arrive = link.send(env.now, eff.up_bytes, True)
-        if arrive > deadline:
-            return (yield from give_up(deadline, math.inf))
-        yield env.timeout(arrive - env.now)
+        if (failed := (yield from cross(link, eff.up_bytes, True, deadline))) is not None:
+            return failed
         run.hop_s[last] += env.now - t0
         run.bytes_up[last] += eff.up_bytes
         up_s = env.now - t0
@@ -276,12 +283,8 @@ def simulate_tiers(
         yield env.timeout(start + s - now)
         run.wait_s[-1] += start - now
         t_down = env.now
-        if (cut := link.cut_until(env.now)) is not None:
-            return (yield from give_up(deadline, cut))
-        arrive = link.send(env.now, wl.response_bytes, False)
-        if arrive > deadline:
-            return (yield from give_up(deadline, math.inf))
-        yield env.timeout(arrive - env.now)
+        if (failed := (yield from cross(link, wl.response_bytes, False, deadline))) is not None:
+            return failed
         run.hop_s[last] += env.now - t_down
         run.bytes_down[last] += wl.response_bytes
         transit_ms = (up_s + env.now - t_down) * 1e3
