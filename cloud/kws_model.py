@@ -102,12 +102,10 @@ class KwsPipelineModel:
             from edgesplit.device.errors import InputError
 
             try:
-                audio = opus.decode(inputs["opus"].tobytes(), max_samples=2 * CLIP_SAMPLES)
+                clip = opus.decode_clip(inputs["opus"].tobytes(), CLIP_SAMPLES)
             except InputError as exc:
                 raise OipError(f"input 'opus': {exc}") from None
-            clip = np.zeros((1, CLIP_SAMPLES), np.float32)
-            clip[0, : min(len(audio), CLIP_SAMPLES)] = audio[:CLIP_SAMPLES]
-            return {"logits": self.spotter.log_probs_audio(clip).astype(np.float32)}
+            return {"logits": self.spotter.log_probs_audio(clip[None]).astype(np.float32)}
         clip = inputs["clip"]
         if clip.shape[1] == CLIP_SAMPLES:
             lp = self.spotter.log_probs_audio(np.clip(clip, -1.0, 1.0))

@@ -141,7 +141,7 @@ class KwsOnPhone:
         if sent.dtype == np.uint8:  # Opus from the earbud (kws-embed-opus): decode it first
             from edgesplit.device.audio import opus
 
-            sent = opus.decode(sent.tobytes(), max_samples=2 * CLIP_SAMPLES)
+            sent = opus.decode_clip(sent.tobytes(), CLIP_SAMPLES)
         x = np.asarray(sent, np.float32)
         if x.shape[-2:] != (49, 10):  # raw audio: the phone computes the MFCC window
             audio = x.reshape(-1)[:CLIP_SAMPLES]

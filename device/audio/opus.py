@@ -142,3 +142,12 @@ def decode(stream: bytes, max_samples: int = 4 * SAMPLE_RATE_HZ) -> np.ndarray:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
     finally:
         lib.opus_decoder_destroy(dec)
+
+
+def decode_clip(stream: bytes, samples: int) -> np.ndarray:
+    """One clip of exactly ``samples``: decoded, then cut or zero-padded (the codec rounds the
+    length up to whole 20 ms frames); a stream decoding to over twice that is refused."""
+    audio = decode(stream, max_samples=2 * samples)
+    clip = np.zeros(samples, np.float32)
+    clip[: min(len(audio), samples)] = audio[:samples]
+    return clip
