@@ -298,10 +298,11 @@ class CloudIntentClassifier:
         return [LABELS[i] for i in labels], conf
 
 
-def validation_report(threads: int = 1) -> dict[str, dict[str, float]]:
+def validation_report(threads: int = 1, stride: int = 1) -> dict[str, dict[str, float]]:
     """Device, cloud and cascade on the corpus's validation split (held-out templates, fillers and
     context sentences), through the real phone classifier (INT8), this head and the cascade rule
-    of ``tasks.intent_task`` (its ``local`` and ``combine``). No independent set is read here."""
+    of ``tasks.intent_task`` (its ``local`` and ``combine``). No independent set is read here.
+    ``stride`` > 1 keeps every stride-th request (a quicker check)."""
     from edgesplit.device.tasks import intent_task
 
     paths = model_paths("fp32")
@@ -309,6 +310,7 @@ def validation_report(threads: int = 1) -> dict[str, dict[str, float]]:
     head = load_or_train(encoder)
     texts, y = corpus("val", per_template=VAL_PER_TEMPLATE)
     x, _ = corpus_embeddings(encoder, "val")
+    texts, y, x = texts[::stride], y[::stride], x[::stride]
     cloud_labels, cloud_conf = head.decide(x)
     task = intent_task(threads)
     assert task.combine is not None
