@@ -28,12 +28,18 @@ from edgesplit.device.text.minilm_onnx import build_minilm
 from edgesplit.device.text.tokenizer import TextTokenizer
 from onnx import TensorProto, helper, numpy_helper
 
-CONFIDENCE_THRESHOLD = 0.5  # below this the device escalates to the cloud
-# The gate is trained with balanced class weights, so 0.5 is its even-odds point; on validation
-# templates (INT8) it flags 81 % of out-of-scope requests and 7.8 % of in-scope ones.
+# Below this the device escalates to the cloud. 0.7 since corpus v4: on the corpus's validation
+# split the cascade then reaches the 90 % out-of-scope recall issue 11 asks for (0.5: 85.8 %, the
+# phone answered confident out-of-scope requests as intents), at the cost of more escalations
+# (validation: 61 % -> 76 %).
+CONFIDENCE_THRESHOLD = 0.7
+# The gate is trained with balanced class weights, so 0.5 is its even-odds point; on the corpus v4
+# validation split (INT8) it flags 77.9 % of out-of-scope requests and 11.1 % of in-scope ones
+# (the corpus v3 gate on the same split: 70.0 % and 7.0 %).
 GATE_THRESHOLD = 0.5
 # A gate score this high is evidence enough to keep "out of scope" whatever the cloud says
-# (``tasks.intent_task``): on validation templates it flags 2 % of in-scope requests.
+# (``tasks.intent_task``): on the v4 validation split it flags 3.5 % of in-scope requests and 52 %
+# of out-of-scope ones.
 GATE_KEEP_THRESHOLD = 0.8
 HEAD_FILE = "intent_head_v2.onnx"  # v2: with the out-of-scope gate (v1 files lack it)
 FLOAT = TensorProto.FLOAT

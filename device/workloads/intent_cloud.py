@@ -3,21 +3,22 @@
 Why not nearest templates: a k-NN vote over template embeddings copies template wording, and on
 requests written independently of the templates it lost to the phone (75 % vs 85 %) and let 60 %
 of out-of-scope requests through. This model is a one-hidden-layer MLP on the FP32 encoder's
-embeddings of a larger corpus (``device/text/intent_corpus.py``: more sentence shapes, an
-out-of-scope library of 22 categories including near misses, typos and fillers), averaged with the
-phone's own head (trained on the device's templates) run on FP32 embeddings, then calibrated on
-held-out templates:
+embeddings of a larger corpus (``device/text/intent_corpus.py`` v4: natural sentence shapes,
+an out-of-scope library of 32 categories with near misses for every intent, typos, speech-to-text
+word mistakes, fillers and rambling context), then calibrated on held-out templates:
 
 1. temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural Networks"): one scalar
    fitted by grid search to minimise the validation negative log-likelihood;
-2. an out-of-scope rule on the averaged probabilities: a request is out of scope when the model
-   says so, or when its best in-scope probability is below ``oos_threshold``, chosen on the
-   validation split to maximise balanced accuracy (the mean of in-scope accuracy and out-of-scope
-   recall), so that neither side is bought with the other.
+2. an out-of-scope rule: a request is out of scope when the model says so, or when its best
+   in-scope probability is below ``oos_threshold``, chosen on the validation split as the most
+   accurate threshold that still catches ``OOS_RECALL_TARGET`` (90 %) of its out-of-scope
+   requests (v3 maximised balanced accuracy instead; on v4 validation: 82.4 % accuracy at 89.6 %
+   recall vs 82.0 % at 90.4 %, the recall goal first).
 
-Validation (held-out templates, 524 requests, 166 out of scope), MLP vs the previous logistic
-regression at their best thresholds: 81.5 % vs 78.2 % accuracy, out-of-scope recall 93.4 % vs
-77.7 %. No independent evaluation set is used here.
+Measured on the corpus v4 validation split with ``validation_report()``; what lost (an ensemble
+of seeds, wider or longer-trained MLPs, the phone's head in the average, per-clause scoring of
+long requests) is listed in the README's phone-intent section. No independent evaluation set is
+used here.
 """
 
 from __future__ import annotations
@@ -36,8 +37,14 @@ from edgesplit.device.text.tokenizer import TextTokenizer
 from edgesplit.device.workloads.intent import embed, model_paths
 
 CLOUD_MAX_TOKENS = 256  # the model was trained with sequences up to 256 (device: 128)
-CORPUS_VERSION = 3  # bump when intent_corpus.py or the recipe changes, to retrain the cached head
+CORPUS_VERSION = 4  # bump when intent_corpus.py or the recipe changes, to retrain the cached head
 VAL_PER_TEMPLATE = 6  # fillings per validation template
+TRAIN_PER_TEMPLATE = 16  # fillings per training template (half of them noisy): ~5 200 requests
+# The cloud answers out of scope unless this share of the validation split's out-of-scope requests
+# is caught; within that, the threshold with the best validation accuracy (issue 11 asks for 90 %
+# out-of-scope recall at the cascade's output).
+OOS_RECALL_TARGET = 0.9
+DEVICE_WEIGHT = 0.0  # the phone head's share in the cloud's average (see CloudHead)
 MLP_HIDDEN = 256
 MLP_STEPS = 400  # full-batch Adam steps (Kingma & Ba 2015), lr 3e-3: the loss has flattened
 MLP_DROPOUT = 0.1
@@ -60,7 +67,7 @@ def corpus_embeddings(encoder: ModelRunner, split: str) -> tuple[np.ndarray, np.
     if path.is_file():
         with np.load(path) as z:
             return z["x"], z["y"]
-    per_template = 12 if split == "train" else VAL_PER_TEMPLATE
+    per_template = TRAIN_PER_TEMPLATE if split == "train" else VAL_PER_TEMPLATE
     texts, y = corpus(split, per_template=per_template)
     x = embed(encoder, TextTokenizer(max_tokens=CLOUD_MAX_TOKENS), texts)
     tmp = path.with_suffix(".tmp.npz")
@@ -107,18 +114,27 @@ def mlp_logits(p: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CloudHead:
-    """Calibrated MLP averaged with the phone's head run on FP32 embeddings (two classifiers
-    trained on different data; on validation the average beats the MLP alone, 81.5 % vs 79.0 %)."""
+    """Calibrated MLP, optionally averaged with the phone's head run on FP32 embeddings.
+
+    ``device_weight`` is the phone head's share of the average. Corpus v3: 0.5 (81.5 % vs the
+    MLP's 79.0 % on validation). Corpus v4 (a corpus twice as broad): 0, the MLP alone; the phone's
+    head, trained on its 6 templates per intent, pulls out-of-scope requests onto intents
+    (validation v4: 82.0 % accuracy at 90.4 % out-of-scope recall alone; 76.0 % at 90.4 % averaged).
+    """
 
     mlp: dict[str, np.ndarray]  # w1 (384, hidden), b1, w2 (hidden, classes), b2
     temperature: float
     oos_threshold: float
     device_w: np.ndarray  # the phone's head (intent_head), FP32 features
     device_b: np.ndarray
+    device_weight: float = DEVICE_WEIGHT
 
     def probabilities(self, emb: np.ndarray) -> np.ndarray:
         p = _softmax(mlp_logits(self.mlp, emb) / self.temperature)
-        return (p + _softmax(emb @ self.device_w + self.device_b)) / 2
+        if self.device_weight == 0:
+            return p
+        q = _softmax(emb @ self.device_w + self.device_b)
+        return (1 - self.device_weight) * p + self.device_weight * q
 
     def decide(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(label index, confidence): out of scope when unsure; its confidence is 1 - best."""
@@ -156,11 +172,27 @@ def balanced_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(((pred[ins] == y[ins]).mean() + (pred[~ins] == oos).mean()) / 2)
 
 
-def choose_oos_threshold(p: np.ndarray, y: np.ndarray) -> float:
-    """The threshold (0 to 0.95, step 0.01) with the best validation balanced accuracy."""
+def choose_oos_threshold(
+    p: np.ndarray, y: np.ndarray, min_oos_recall: float | None = None
+) -> float:
+    """The out-of-scope threshold (0 to 0.95, step 0.01) chosen on validation.
+
+    Without ``min_oos_recall``: the best balanced accuracy. With it: the best accuracy among the
+    thresholds whose out-of-scope recall reaches ``min_oos_recall`` (the lowest threshold reaching
+    the highest recall when none does), so the recall goal is met first and accuracy is not
+    bought with it.
+    """
     grid = np.linspace(0.0, 0.95, 96)
-    scores = [balanced_accuracy(decide(p, float(t))[0], y) for t in grid]
-    return float(grid[int(np.argmax(scores))])
+    preds = [decide(p, float(t))[0] for t in grid]
+    if min_oos_recall is None:
+        return float(grid[int(np.argmax([balanced_accuracy(q, y) for q in preds]))])
+    oos = LABELS.index(OUT_OF_SCOPE)
+    recall = np.array([(q[y == oos] == oos).mean() for q in preds])
+    accuracy = np.array([(q == y).mean() for q in preds])
+    ok = recall >= min_oos_recall
+    if not ok.any():
+        return float(grid[int(np.argmax(recall))])
+    return float(grid[int(np.argmax(np.where(ok, accuracy, -1.0)))])
 
 
 def device_head() -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +220,7 @@ def train(
     t = fit_temperature(mlp_logits(mlp, vx), vy)
     dw, db = device_head()
     head = CloudHead(mlp, t, 0.0, dw, db)
-    thr = choose_oos_threshold(head.probabilities(vx), vy)
+    thr = choose_oos_threshold(head.probabilities(vx), vy, OOS_RECALL_TARGET)
     head = CloudHead(mlp, t, thr, dw, db)
     pred, _ = head.decide(vx)
     oos = LABELS.index(OUT_OF_SCOPE)
@@ -198,6 +230,8 @@ def train(
         "val_requests": len(vy),
         "temperature": t,
         "oos_threshold": thr,
+        "oos_rule": f"best accuracy with out-of-scope recall >= {OOS_RECALL_TARGET}",
+        "device_weight": head.device_weight,
         "val_accuracy": float((pred == vy).mean()),
         "val_in_scope_accuracy": float((pred[ins] == vy[ins]).mean()),
         "val_oos_recall": float((pred[~ins] == oos).mean()),
@@ -216,6 +250,7 @@ def load_or_train(encoder: ModelRunner, log: Callable[[str], None] = lambda _m: 
                 float(z["oos_threshold"]),
                 z["device_w"],
                 z["device_b"],
+                float(z["device_weight"]),
             )
     head, report = train(encoder, log)
     tmp = path.with_suffix(".tmp.npz")
@@ -225,6 +260,7 @@ def load_or_train(encoder: ModelRunner, log: Callable[[str], None] = lambda _m: 
         "oos_threshold": head.oos_threshold,
         "device_w": head.device_w,
         "device_b": head.device_b,
+        "device_weight": head.device_weight,
         "report": json.dumps(report),
     }
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
@@ -260,3 +296,47 @@ class CloudIntentClassifier:
         emb = self.encoder.run(self.tokenizer.encode(texts).feeds())[0]
         labels, conf = self.head.decide(emb)
         return [LABELS[i] for i in labels], conf
+
+
+def validation_report(threads: int = 1, stride: int = 1) -> dict[str, dict[str, float]]:
+    """Device, cloud and cascade on the corpus's validation split (held-out templates, fillers and
+    context sentences), through the real phone classifier (INT8), this head and the cascade rule
+    of ``tasks.intent_task`` (its ``local`` and ``combine``). No independent set is read here.
+    ``stride`` > 1 keeps every stride-th request (a quicker check)."""
+    from edgesplit.device.tasks import intent_task
+
+    paths = model_paths("fp32")
+    encoder = ModelRunner(paths["encoder"], SessionConfig(intra_op_threads=threads))
+    head = load_or_train(encoder)
+    texts, y = corpus("val", per_template=VAL_PER_TEMPLATE)
+    x, _ = corpus_embeddings(encoder, "val")
+    texts, y, x = texts[::stride], y[::stride], x[::stride]
+    cloud_labels, cloud_conf = head.decide(x)
+    task = intent_task(threads)
+    assert task.combine is not None
+    device, cascade, escalated = [], [], 0
+    for text, cl, cc in zip(texts, cloud_labels, cloud_conf, strict=True):
+        label, conf = task.local(text)
+        device.append(LABELS.index(label))
+        if conf > 0:  # the phone serves it (local reports 0 for what it escalates)
+            cascade.append(LABELS.index(label))
+            continue
+        escalated += 1
+        final, _ = task.combine((label, conf), (LABELS[int(cl)], float(cc)))
+        cascade.append(LABELS.index(final))
+    oos = LABELS.index(OUT_OF_SCOPE)
+
+    def figures(pred: np.ndarray) -> dict[str, float]:
+        ins = y != oos
+        return {
+            "accuracy": float((pred == y).mean()),
+            "in_scope_accuracy": float((pred[ins] == y[ins]).mean()),
+            "oos_recall": float((pred[~ins] == oos).mean()),
+        }
+
+    return {
+        "device": figures(np.array(device)),
+        "cloud": figures(cloud_labels),
+        "cascade": figures(np.array(cascade)) | {"escalated": escalated / len(y)},
+        "split": {"requests": float(len(y)), "out_of_scope": float((y == oos).sum())},
+    }
