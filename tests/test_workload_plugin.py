@@ -124,3 +124,14 @@ def test_cloud_side_imports_without_fastapi():
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["IntentPipelineModel", "TinySumModel"]
+
+
+def test_int8_stamp_covers_the_modules_the_build_reads():
+    """phone-intent's head file holds an out-of-scope gate trained on the cloud corpus: a corpus
+    change must rebuild it, as a change to the recipe's own module does."""
+    import dataclasses
+
+    w = workloads.get("phone-intent")
+    assert w.recipe_modules == ("edgesplit.device.text.intent_corpus",)
+    without = dataclasses.replace(w, recipe_modules=())
+    assert w.source_digest() != without.source_digest()

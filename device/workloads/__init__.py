@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ class Workload:
     split_feed: Callable[[], dict[str, np.ndarray]] | None = None  # for per-layer profiles
     # Extra latency cases timed beside the headline call, e.g. {"64 tokens": ...}.
     latency_cases: Callable[[Any], dict[str, Callable[[], object]]] | None = None
+    # Modules the INT8 build also reads (e.g. a corpus its head is trained on): a change to
+    # them rebuilds as a change to the recipe's own module does.
+    recipe_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Every INT8 build records which FP32 sources it was made from (see int8_ready).
@@ -74,7 +78,8 @@ class Workload:
         """
         files = sorted(str(p) for p in self.model_files("fp32"))
         recipe = inspect.getsourcefile(inspect.unwrap(self.build_int8))
-        return _digest(tuple(files + ([recipe] if recipe else [])))
+        extra = [inspect.getsourcefile(importlib.import_module(m)) for m in self.recipe_modules]
+        return _digest(tuple(files + [f for f in [recipe, *extra] if f]))
 
 
 @contextlib.contextmanager
