@@ -6,10 +6,22 @@ policy over LTE and Wi-Fi and the slow cloud, three interleaved rounds, with the
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import pytest
 from edgesplit.device.link import LinkProfile
 
-from edgesplit.validate import Case, default_cases, slow_cloud_case, validate
+from edgesplit.validate import (
+    PRIORITY_NICE,
+    Case,
+    Settle,
+    default_cases,
+    raised_priority,
+    slow_cloud_case,
+    validate,
+)
 
 
 def test_slow_cloud_and_lte_match_the_real_router(kws_workload):
@@ -39,6 +51,41 @@ def test_slow_cloud_and_lte_match_the_real_router(kws_workload):
     assert len(lte_round["real_ms"]) == len(lte_round["sim_ms"]) == 16
     slow_round = slow["per_round"][0]
     assert slow_round["connections"] == [2] * 2  # the timed-out call and its retry
+    # Between the real requests: one device-path sample and one twin call per request, the
+    # simulator calibrated per stretch of the run from them.
+    assert len(lte_round["calibrated_cloud_ms_per_stretch"]) == 3
+    assert all(c > 0 for c in lte_round["calibrated_cloud_ms_per_stretch"])
+    assert report["settle"]["settles"] >= 16 * 3 * 2  # every timed request waited for quiet
+
+
+def test_settle_waits_until_the_other_threads_stop_running():
+    done = threading.Event()
+
+    def spin() -> None:  # 0.3 s of CPU in another thread, as a server finishing a response
+        end = time.perf_counter() + 0.3
+        while time.perf_counter() < end:
+            pass
+        done.set()
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    # A 50 ms quiet window: a runnable thread is not kept off a core that long even on a busy
+    # machine, so the spinner cannot look idle while it still runs.
+    settle = Settle(quiet_ms=50, max_ms=30_000)
+    settle()
+    assert done.is_set() and settle.timeouts == 0
+    worker.join()
+    t = time.perf_counter()
+    Settle(quiet_ms=2, max_ms=30_000)()  # nothing else runs: back after ~one window
+    assert time.perf_counter() - t < 10  # generous: only a hang would take this long
+
+
+def test_raised_priority_is_restored():
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    with raised_priority() as nice:
+        if nice is not None:  # root or CAP_SYS_NICE (CI runs as root)
+            assert os.getpriority(os.PRIO_PROCESS, 0) == PRIORITY_NICE
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
 
 
 @pytest.mark.full
