@@ -358,6 +358,7 @@ def validate_command(
         "real p95",
         "sim p95",
         "err p95",
+        "sim CDF at real p50 / p95",
     ):
         table.add_column(col, justify="right")
     ok = True
@@ -372,6 +373,7 @@ def validate_command(
             f"{r['real_p95_ms']:.1f}",
             f"{r['sim_p95_ms']:.1f}",
             f"{r['p95_rel_error']:.1%} ± {r['p95_rel_error_ci95']:.1%}",
+            f"{r['p50_sim_cdf']:.1%} / {r['p95_sim_cdf']:.1%}",
         )
     console.print(table)
     if tiers is not None:
