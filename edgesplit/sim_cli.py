@@ -310,8 +310,9 @@ def validate_command(
 
     from edgesplit.device.link import LinkProfile
     from edgesplit.device.policy import POLICY_KINDS
+    from edgesplit.measuring import raised_priority
     from edgesplit.tiers_cli import TIERS_MAX_ERROR, tiers_case
-    from edgesplit.validate import Case, raised_priority, slow_cloud_case, validate
+    from edgesplit.validate import Case, slow_cloud_case, validate
 
     if device not in ("glasses", "earbuds", "phone"):
         fail(f"--device {device!r}: expected glasses, earbuds or phone")

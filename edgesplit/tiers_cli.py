@@ -188,7 +188,7 @@ def validate_tiers_command(
 ) -> None:
     """The three-tier chain (as `sim validate --case tiers`): a real phone hub over emulated BLE
     and LTE vs the simulator."""
-    from edgesplit.validate import raised_priority
+    from edgesplit.measuring import raised_priority
 
     with raised_priority() as nice:
         report, ok = tiers_case(requests, rounds, seed, max_error, rate_per_s)

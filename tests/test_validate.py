@@ -13,15 +13,8 @@ import time
 import pytest
 from edgesplit.device.link import LinkProfile
 
-from edgesplit.validate import (
-    PRIORITY_NICE,
-    Case,
-    Settle,
-    default_cases,
-    raised_priority,
-    slow_cloud_case,
-    validate,
-)
+from edgesplit.measuring import PRIORITY_NICE, Settle, raised_priority
+from edgesplit.validate import Case, default_cases, slow_cloud_case, validate
 
 
 def test_slow_cloud_and_lte_match_the_real_router(kws_workload):
