@@ -432,7 +432,10 @@ class ServerUnderTest:
         health_port: bool = False,
         ready_timeout_s: float = 300,
         port: int | None = None,
+        nice: int | None = None,
     ) -> None:
+        """``nice``: run the server at this priority (coreutils ``nice``; where the OS refuses,
+        it says so in the server log and runs at the usual priority)."""
         from edgesplit.cloud.bench import free_tcp_port
         from edgesplit.cloud.repository import DEFAULT_REPOSITORY
 
@@ -453,6 +456,8 @@ class ServerUnderTest:
         cmd += ["--models", str(root), *(flags or [])]
         if self.health_port:
             cmd += ["--health-port", str(self.health_port)]
+        if nice is not None:
+            cmd = ["nice", "-n", str(nice), *cmd]
         self.log_path = root / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in close())
         self.t_start = time.monotonic()
