@@ -34,7 +34,6 @@ from edgesplit.measuring import Settle
 from edgesplit.rig import Rig
 
 PROBE_DELAY_MS = 5.0  # each way, through the calibration emulator
-DEVICE_SAMPLES = 96  # device-path samples per calibration: enough that one outlier is < 5 %
 CLOUD_SAMPLES = 32  # cloud calls through the probe, for their median
 CALIBRATION_ITEMS = 8  # the first items calibrate; the rest are the measured requests
 BREAKER = (3, 3.0)  # the rig's circuit breaker: failures to open, reset s
@@ -66,7 +65,6 @@ def default_cases(links: list[str], policies: list[str] | None = None) -> list[C
 
 @dataclass
 class _Round:
-    device_samples_ms: list[float]  # before the round's policies (the split calibration)
     cloud_ms: float
     split_cloud_ms: float
     split_head_ms: float
@@ -99,10 +97,11 @@ def validate(
     gap_s: float = 0.02,
     sim_repeats: int = 20,
     log: Callable[[str], None] = lambda _m: None,
-    samples: tuple[int, int] = (DEVICE_SAMPLES, CLOUD_SAMPLES),
+    cloud_samples: int = CLOUD_SAMPLES,
 ) -> dict:
     """``requests`` real requests per policy and case in each of ``rounds`` interleaved rounds;
-    ``samples``: device-path and cloud calls per calibration."""
+    ``cloud_samples``: cloud calls per calibration before the policies (the device path is
+    measured between each policy's own requests)."""
     from edgesplit.device.oip_client import OipClient
 
     per_round = max(1, requests)
@@ -130,7 +129,9 @@ def validate(
                     log(f"round {r + 1}/{rounds}: {case.name}: calibrating...")
                     # the tail model's time: the split policy and deadline-aware (which may split)
                     split = bool({"split", "deadline-aware"} & set(case.policies))
-                    cal = _calibrate(loop, router, calib, direct, gap_s, samples, split, settle)
+                    cal = _calibrate(
+                        loop, router, calib, direct, gap_s, cloud_samples, split, settle
+                    )
                     loop.switch_link(case.profile)
                     for pol in case.policies:
                         log(f"round {r + 1}/{rounds}: {case.name}: {pol}...")
@@ -259,18 +260,13 @@ def _calibrate(
     calib,
     direct,
     gap_s: float,
-    samples: tuple[int, int],
+    cloud_samples: int,
     split: bool,
     settle: Settle,
 ) -> _Round:
-    """The device path as the router runs it, and the cloud's own time, measured now."""
+    """The cloud's own time and the split's head and tail, measured before the policies: the
+    fallback where a policy has no twin, and the split's head time."""
     task = loop.task
-    device_ms = []
-    for _ in range(max(1, samples[0] // len(calib))):
-        for it in calib:
-            time.sleep(gap_s)
-            settle()
-            device_ms.append(_device_path_ms(router, loop, it))
     # The cloud as the router reaches it, through the device's own emulator with the link
     # physics taken out: the server, loopback HTTP, the emulator's hops and timers, and the
     # router's own work around a call (the flow, encoding, decoding), which a bare client call
@@ -282,7 +278,7 @@ def _calibrate(
     keep = router.policy
     router.policy, router.estimator = PolicyConfig("cloud-only"), probe.estimator()
     routed = []
-    for k in range(samples[1]):
+    for k in range(cloud_samples):
         time.sleep(gap_s)
         settle()
         routed.append(router.handle(task, calib[k % len(calib)].x, loop.costs.costs()).total_ms)
@@ -295,14 +291,16 @@ def _calibrate(
         def cloud_call() -> object:
             return direct.infer(task.cloud_model, task.cloud_inputs(x))
 
-        bare_ms = float(np.median(_samples_ms(cloud_call, samples[1], gap_s, settle)))
+        bare_ms = float(np.median(_samples_ms(cloud_call, cloud_samples, gap_s, settle)))
         router_ms = max(float(np.median(routed)) - bare_ms, 0.0)
         head = task.split_head
         feed = head(x)
-        tail = _samples_ms(lambda: direct.infer(task.split_model, feed), samples[1], gap_s, settle)
+        tail = _samples_ms(
+            lambda: direct.infer(task.split_model, feed), cloud_samples, gap_s, settle
+        )
         split_cloud_ms = max(float(np.median(tail)) - 2 * PROBE_DELAY_MS + router_ms, 0.01)
         head_ms = float(np.median(_samples_ms(lambda: head(x), 10, gap_s, settle)))
-    return _Round(device_ms, cloud_ms, split_cloud_ms, head_ms)
+    return _Round(cloud_ms, split_cloud_ms, head_ms)
 
 
 def _scenario(
@@ -410,7 +408,7 @@ def _compare(
 
     n = len(cal.real[pol])
     stretches = [s for s in np.array_split(np.arange(n), min(SEGMENTS, n)) if s.size]
-    device_all = cal.device_by_policy.get(pol) or cal.device_samples_ms
+    device_all = cal.device_by_policy[pol]
     twin_all = cal.twin_by_policy.get(pol, [])
     per_stretch = []
     for idx in stretches:
