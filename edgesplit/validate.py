@@ -30,7 +30,7 @@ from edgesplit.device.link_emulator import ConnDraws, LinkEmulator
 from edgesplit.device.policy import POLICY_KINDS, PolicyConfig
 from edgesplit.device.resilience import CircuitBreaker
 from edgesplit.device.router import Router
-from edgesplit.measuring import Settle
+from edgesplit.measuring import Settle, realtime_thread
 from edgesplit.rig import Rig
 
 PROBE_DELAY_MS = 5.0  # each way, through the calibration emulator
@@ -124,25 +124,27 @@ def validate(
             direct = OipClient(emu.url, timeout_s=10)
             twin = _twin_router(router, emu, probe)
             settle = Settle()
-            for r in range(rounds):
-                for case in cases:
-                    log(f"round {r + 1}/{rounds}: {case.name}: calibrating...")
-                    # the tail model's time: the split policy and deadline-aware (which may split)
-                    split = bool({"split", "deadline-aware"} & set(case.policies))
-                    cal = _calibrate(
-                        loop, router, calib, direct, gap_s, cloud_samples, split, settle
-                    )
-                    loop.switch_link(case.profile)
-                    for pol in case.policies:
-                        log(f"round {r + 1}/{rounds}: {case.name}: {pol}...")
-                        router.policy = PolicyConfig(pol, threshold=threshold)  # type: ignore[arg-type]
-                        run = measured[: case.max_requests or per_round]
-                        _run_policy(case, pol, cal, loop, run, calib, twin, gap_s, settle)
-                    for pol in case.policies:
-                        row = _compare(
-                            case, pol, cal, loop, unsure, threshold, seed + r, sim_repeats
+            # The device path at real-time priority once the rig's threads exist (measuring.py).
+            with realtime_thread() as realtime:
+                for r in range(rounds):
+                    for case in cases:
+                        log(f"round {r + 1}/{rounds}: {case.name}: calibrating...")
+                        # the tail model's time: split and deadline-aware (which may split)
+                        split = bool({"split", "deadline-aware"} & set(case.policies))
+                        cal = _calibrate(
+                            loop, router, calib, direct, gap_s, cloud_samples, split, settle
                         )
-                        results.setdefault((case.name, pol), []).append(row)
+                        loop.switch_link(case.profile)
+                        for pol in case.policies:
+                            log(f"round {r + 1}/{rounds}: {case.name}: {pol}...")
+                            router.policy = PolicyConfig(pol, threshold=threshold)  # type: ignore[arg-type]
+                            run = measured[: case.max_requests or per_round]
+                            _run_policy(case, pol, cal, loop, run, calib, twin, gap_s, settle)
+                        for pol in case.policies:
+                            row = _compare(
+                                case, pol, cal, loop, unsure, threshold, seed + r, sim_repeats
+                            )
+                            results.setdefault((case.name, pol), []).append(row)
     rows = [_aggregate(case, pol, results[(case, pol)]) for case, pol in results]
     return {
         "device": device,
@@ -150,6 +152,7 @@ def validate(
         "requests_per_policy_per_round": per_round,
         "escalation_rate": escalation,
         "settle": settle.summary(),
+        "realtime": realtime,
         "cases": [c.name for c in cases],
         "policies": rows,
     }

@@ -13,7 +13,13 @@ import time
 import pytest
 from edgesplit.device.link import LinkProfile
 
-from edgesplit.measuring import PRIORITY_NICE, Settle, raised_priority
+from edgesplit.measuring import (
+    PRIORITY_NICE,
+    REALTIME_PRIORITY,
+    Settle,
+    raised_priority,
+    realtime_thread,
+)
 from edgesplit.validate import Case, default_cases, slow_cloud_case, validate
 
 
@@ -79,6 +85,26 @@ def test_raised_priority_is_restored():
         if nice is not None:  # root or CAP_SYS_NICE (CI runs as root)
             assert os.getpriority(os.PRIO_PROCESS, 0) == PRIORITY_NICE
     assert os.getpriority(os.PRIO_PROCESS, 0) == before
+
+
+def test_realtime_thread_is_this_thread_only_and_restored():
+    before = os.sched_getscheduler(0)
+    go, seen = threading.Event(), []
+
+    def report_policy() -> None:
+        go.wait(30)
+        seen.append(os.sched_getscheduler(0))
+
+    other = threading.Thread(target=report_policy)  # exists before the block, like the rig's
+    other.start()
+    with realtime_thread() as realtime:
+        if realtime:  # root or CAP_SYS_NICE (CI runs as root)
+            assert os.sched_getscheduler(0) == os.SCHED_FIFO
+            assert os.sched_getparam(0).sched_priority == REALTIME_PRIORITY
+        go.set()
+        other.join()
+    assert seen == [before]  # the other thread ran at the normal policy throughout
+    assert os.sched_getscheduler(0) == before
 
 
 @pytest.mark.full
