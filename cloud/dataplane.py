@@ -77,9 +77,8 @@ class DataPlane:
         self.repository, self.limits = repository, limits
         self.request_timeout_s = request_timeout_s
         self.metrics = Metrics(repository.models)
-        self.pool = ThreadPoolExecutor(
-            max_workers=64, thread_name_prefix="ort"
-        )  # bounded by instances
+        # Model loading and the batching probe (each model's instances are its own threads).
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="load")
         self.codec = ThreadPoolExecutor(max_workers=2, thread_name_prefix="codec")
         self.executors: dict[tuple[str, str], Executor] = {}
         self.model_limits: dict[tuple[str, str], ModelLimits] = {}
@@ -105,7 +104,7 @@ class DataPlane:
                 for version, model in entry.versions.items():
                     limits = ModelLimits(entry.config, model.inputs, self.limits)
                     batching = await loop.run_in_executor(self.pool, self._decide_batching, model)
-                    ex = Executor(model, self.pool, self.metrics, name, batching)
+                    ex = Executor(model, self.metrics, name, batching)
                     ex.start()
                     self.model_limits[(name, version)] = limits
                     self.executors[(name, version)] = ex
