@@ -204,7 +204,7 @@ def _stress(suite: str, json_out: Path | None) -> None:
                 with ServerUnderTest(SUITE_MODELS, SUITE_FLAGS, health_port=True) as srv:
                     doc["hostile"] = run_hostile(srv, log=log)
             elif s == "overload":
-                doc["overload"] = stress.run_overload(log=log)
+                doc |= stress.run_overloads(log=log)
             elif s == "soak":
                 doc["soak"] = stress.run_unknown_soak(log=log)
             elif s == "startup":
@@ -220,11 +220,8 @@ def _stress(suite: str, json_out: Path | None) -> None:
     for k, ok in verdicts.items():
         table.add_row(k, "yes" if ok else "NO")
     console.print(table)
-    summary = {
-        "overload": lambda d: {k: d[k] for k in d if k != "rounds"},
-        "hostile": lambda d: {k: d[k] for k in d if k != "results"},
-    }
-    for name, part in doc.items():
-        console.print_json(data=summary.get(name, lambda d: d)(part))
+    bulky = {"rounds", "results"}  # per-round rows and per-case results: in the JSON file only
+    for part in doc.values():
+        console.print_json(data={k: v for k, v in part.items() if k not in bulky})
     if json_out:
         write_json(json_out, doc | {"verdicts": verdicts})
