@@ -78,8 +78,9 @@ class Settle:
     (local answers 20 ms after an escalation were 15 % slower at the median than 20 ms after a
     local answer; 200 ms after, no slower). A device does not share its CPU with the cloud, and the
     simulator does not model that wait, so each timed request starts once the other threads have
-    used under ``busy_fraction`` of a core for ``quiet_ms`` (read from each thread's
-    ``/proc/self/task/*/schedstat``), or after ``max_ms``. Linux only; elsewhere it returns."""
+    used under ``busy_fraction`` of a core for ``quiet_ms`` and none is runnable (read from each
+    thread's ``/proc/self/task/*/schedstat`` and ``stat``), or after ``max_ms``. Linux only;
+    elsewhere it returns."""
 
     def __init__(self, quiet_ms: float = 2.0, max_ms: float = 100.0, busy_fraction: float = 0.05):
         self.quiet_s, self.max_s, self.busy_fraction = quiet_ms / 1e3, max_ms / 1e3, busy_fraction
@@ -87,8 +88,11 @@ class Settle:
         self.timeouts = 0
 
     @staticmethod
-    def _others_cpu_ns() -> int | None:
-        me, total = threading.get_native_id(), 0
+    def _others() -> tuple[int, bool] | None:
+        """The other threads' CPU time so far (ns) and whether any is runnable now: a thread
+        waiting for a core has not used CPU yet (its schedstat moves only once it runs), so on a
+        busy machine CPU time alone can look quiet while work is still queued."""
+        me, total, runnable = threading.get_native_id(), 0, False
         try:
             tids = os.listdir("/proc/self/task")
         except OSError:
@@ -99,25 +103,29 @@ class Settle:
             try:
                 with open(f"/proc/self/task/{tid}/schedstat") as f:
                     total += int(f.read().split()[0])
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    runnable |= f.read().rpartition(")")[2].split()[0] == "R"
             except (OSError, ValueError, IndexError):  # a thread that just ended
                 continue
-        return total
+        return total, runnable
 
     def __call__(self) -> None:
         t0 = time.perf_counter()
-        first = self._others_cpu_ns()
+        first = self._others()
         if first is None:
             return
-        window = [(t0, first)]
+        window = [(t0, first[0])]
         while True:
             time.sleep(0.0005)
-            now, cpu = time.perf_counter(), self._others_cpu_ns() or 0
+            now, (cpu, runnable) = time.perf_counter(), self._others() or (0, False)
             window.append((now, cpu))
             while len(window) > 1 and now - window[1][0] >= self.quiet_s:
                 window.pop(0)
             t_then, cpu_then = window[0]
-            if now - t_then >= self.quiet_s and cpu - cpu_then <= (
-                self.busy_fraction * (now - t_then) * 1e9
+            if (
+                now - t_then >= self.quiet_s
+                and not runnable
+                and cpu - cpu_then <= self.busy_fraction * (now - t_then) * 1e9
             ):
                 break
             if now - t0 >= self.max_s:

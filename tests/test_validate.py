@@ -68,8 +68,9 @@ def test_settle_waits_until_the_other_threads_stop_running():
 
     worker = threading.Thread(target=spin)
     worker.start()
-    # A 50 ms quiet window: a runnable thread is not kept off a core that long even on a busy
-    # machine, so the spinner cannot look idle while it still runs.
+    # The spinner is runnable (state R) whenever a busy machine keeps it off a core, and Settle
+    # waits for that as for CPU time, so it cannot look idle while it still has work (with CPU
+    # time alone it once did, under one busy core and the other test worker's nice -10 rig).
     settle = Settle(quiet_ms=50, max_ms=30_000)
     settle()
     assert done.is_set() and settle.timeouts == 0
