@@ -346,6 +346,11 @@ def validate_command(
         with err_console.status("validating...") as status:
             report = validate(device, cases, requests, rounds, seed, log=status.update)
     report["nice"] = nice
+    if not report["realtime"]:
+        err_console.print(
+            "note: could not run the measuring thread under SCHED_FIFO (needs root or "
+            "CAP_SYS_NICE, Linux): a busy core may show in the real local answers"
+        )
     table = Table(
         title=f"sim vs real: {device}, {rounds} rounds x {requests} requests per policy "
         f"(mean over rounds ± 95% CI; escalation {report['escalation_rate']:.0%})"
