@@ -180,17 +180,17 @@ class Executor:
         return batch
 
     def _run_batch(self, batch: list[_Item]) -> None:
-        names = list(batch[0].inputs)
-        merged = (
-            batch[0].inputs
-            if len(batch) == 1
-            else {n: np.concatenate([it.inputs[n] for it in batch]) for n in names}
-        )
         total = sum(it.size for it in batch)
         t0 = time.monotonic()
         try:
+            names = list(batch[0].inputs)
+            merged = (
+                batch[0].inputs
+                if len(batch) == 1
+                else {n: np.concatenate([it.inputs[n] for it in batch]) for n in names}
+            )
             out = self.model.run(merged)
-        except Exception as exc:  # deliver the failure to every waiting request
+        except Exception as exc:  # every waiting request gets the failure; the instance goes on
             if _is_ort_input_error(exc):
                 exc = OipError(f"model '{self.label}' rejected the input: {exc}"[:600])
             self._deliver([(it.future, exc) for it in batch])
