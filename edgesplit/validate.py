@@ -34,6 +34,9 @@ from edgesplit.measuring import Settle, realtime_thread
 from edgesplit.rig import Rig
 
 PROBE_DELAY_MS = 5.0  # each way, through the calibration emulator
+# The link with its physics taken out (no rate limit, jitter or loss; the fixed delay above,
+# subtracted): the calibration's and the twins' way to the cloud.
+PROBE = LinkProfile("probe", 1e5, 1e5, PROBE_DELAY_MS, 0.0, 0.0, 0.0)
 CLOUD_SAMPLES = 32  # cloud calls through the probe, for their median
 CALIBRATION_ITEMS = 8  # the first items calibrate; the rest are the measured requests
 BREAKER = (3, 3.0)  # the rig's circuit breaker: failures to open, reset s
@@ -119,10 +122,9 @@ def validate(
         # The cloud as the emulator delivers it: server, HTTP on loopback, the emulator's hops and
         # its timers' lateness (it sleeps each delay; a loaded machine wakes it late), with the
         # link physics taken out: no rate limit, no jitter, and the fixed delay subtracted.
-        probe = LinkProfile("probe", 1e5, 1e5, PROBE_DELAY_MS, 0.0, 0.0, 0.0)
-        with LinkEmulator((rig.server.host, rig.server.port), probe) as emu:
+        with LinkEmulator((rig.server.host, rig.server.port), PROBE) as emu:
             direct = OipClient(emu.url, timeout_s=10)
-            twin = _twin_router(router, emu, probe)
+            twin = _twin_router(router, emu)
             settle = Settle()
             # The device path at real-time priority once the rig's threads exist (measuring.py).
             with realtime_thread() as realtime:
@@ -171,7 +173,7 @@ TWIN_POLICY: dict[str, str | None] = {
 }
 
 
-def _twin_router(router: Router, emu: LinkEmulator, probe: LinkProfile) -> Router:
+def _twin_router(router: Router, emu: LinkEmulator) -> Router:
     """The device's router and client with the TCP connections sent to ``emu`` instead of the
     device's own emulator (whose radio state the real run keeps), a breaker that never opens and
     its own backoff draws (the real client's are not consumed)."""
@@ -181,13 +183,18 @@ def _twin_router(router: Router, emu: LinkEmulator, probe: LinkProfile) -> Route
     client.oip.connect_to = (emu.host, emu.port)
     client.breaker = CircuitBreaker(10_000, BREAKER[1])
     client.rng = random.Random(0)
-    return Router(PolicyConfig("cloud-only"), client, probe.estimator())
+    return Router(PolicyConfig("cloud-only"), client, PROBE.estimator())
 
 
-def _twin_ms(twin: Router, kind: str, loop, item) -> float:
-    """One request of policy ``kind`` over the probe link, in ms."""
-    twin.policy = PolicyConfig(kind)  # type: ignore[arg-type]
-    return float(twin.handle(loop.task, item.x, loop.costs.costs()).total_ms)
+def _request_ms(router: Router, kind: str, loop, item) -> float:
+    """One request of policy ``kind`` through ``router`` (its own policy kept), in ms: the
+    device path (device-only through the device's router) or a twin (through the twin's)."""
+    keep = router.policy
+    router.policy = PolicyConfig(kind)  # type: ignore[arg-type]
+    try:
+        return float(router.handle(loop.task, item.x, loop.costs.costs()).total_ms)
+    finally:
+        router.policy = keep
 
 
 def _run_policy(
@@ -230,11 +237,11 @@ def _run_policy(
         cal_item = calib[k % len(calib)]
         time.sleep(gap_s)
         settle()
-        device_ms.append(_device_path_ms(router, loop, cal_item))
+        device_ms.append(_request_ms(router, "device-only", loop, cal_item))
         time.sleep(gap_s)
         if twin_kind is not None:
             settle()
-            twin_ms.append(_twin_ms(twin, twin_kind, loop, cal_item))
+            twin_ms.append(_request_ms(twin, twin_kind, loop, cal_item))
             time.sleep(gap_s)
     emulator.draw_log = None
     conns = st.connections - conn0
@@ -245,16 +252,6 @@ def _run_policy(
     cal.device_by_policy[pol] = device_ms
     if twin_ms:
         cal.twin_by_policy[pol] = twin_ms
-
-
-def _device_path_ms(router, loop, item) -> float:
-    """One request down the device path as the router runs it (device-only), in ms."""
-    keep = router.policy
-    router.policy = PolicyConfig("device-only")
-    try:
-        return float(router.handle(loop.task, item.x, loop.costs.costs()).total_ms)
-    finally:
-        router.policy = keep
 
 
 def _calibrate(
@@ -276,10 +273,9 @@ def _calibrate(
     # does not pay. Medians: a loaded machine makes a few calls very late (0.5 s and more), and
     # drawing from every sample gave the simulator tails the real run did not have; the real
     # run's own jitter and losses are replayed, so its tail needs no help from here.
-    probe = LinkProfile("probe", 1e5, 1e5, PROBE_DELAY_MS, 0.0, 0.0, 0.0)
-    loop.emulator.set_profile(probe)
+    loop.emulator.set_profile(PROBE)
     keep = router.policy
-    router.policy, router.estimator = PolicyConfig("cloud-only"), probe.estimator()
+    router.policy, router.estimator = PolicyConfig("cloud-only"), PROBE.estimator()
     routed = []
     for k in range(cloud_samples):
         time.sleep(gap_s)
