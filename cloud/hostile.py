@@ -108,6 +108,25 @@ def _raw(data: bytes) -> Callable:
     return lambda port: [raw_exchange(port, data)]
 
 
+def _trickled(data: bytes, piece: int = 1024) -> Callable:
+    """Send ``data`` in pieces with a pause between them, so the server parses it piecewise."""
+
+    def run(port: int) -> Responses:
+        with socket.create_connection((HOST, port), timeout=10) as s:
+            try:
+                for i in range(0, len(data), piece):
+                    s.sendall(data[i : i + piece])
+                    time.sleep(0.002)
+            except OSError:
+                pass  # closed by the server once over the limit: its answer is read below
+            try:
+                return [read_response(s)]
+            except (ConnectionError, OSError):
+                return [None]
+
+    return run
+
+
 def _slowloris(n: int, body: bool) -> Callable:
     """n connections trickle headers (or a body) one byte at a time; all must be cut off."""
 
@@ -452,6 +471,30 @@ def cases() -> list[Case]:
             "headers over 16 KB",
             _raw(b"GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"),
         ),
+        Case(
+            "headers over 16 KB, sent in 1 KB pieces",
+            _trickled(b"GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"),
+        ),
+        Case(
+            "Content-Length and Transfer-Encoding together (smuggling)",
+            _raw(
+                b"POST " + KWS.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            ),
+        ),
+        Case(
+            "Upgrade: websocket on infer",
+            _post_json(KWS, kws_ok, {"Connection": "Upgrade", "Upgrade": "websocket"}),
+        ),
+        Case(
+            "GET ready asking for Upgrade: h2c (curl --http2)",
+            _raw(
+                b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, "
+                b"HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA"
+                b"\r\n\r\n"
+            ),
+        ),
+        Case("CR without LF in a header", _raw(b"GET /v2 HTTP/1.1\r\nHost: x\rX: y\r\n\r\n")),
         Case("malformed request line", _raw(b"HELLO\r\n\r\n")),
         Case("binary garbage", _raw(bytes(range(256)) * 4)),
         Case("HTTP/1.0 request", _raw(b"GET /v2/health/ready HTTP/1.0\r\n\r\n")),

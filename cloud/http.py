@@ -1,7 +1,8 @@
 """The HTTP edge: connection guards, the fast path for infer/health/metrics, drain-aware server.
 
-- :func:`guarded_protocol`: uvicorn's h11 protocol with a header read timeout (slowloris), a
-  connection cap, and OIP ``{"error"}`` bodies for what the HTTP parser itself rejects.
+- :func:`guarded_protocol`: uvicorn's httptools protocol with a header read timeout (slowloris),
+  a header size bound, a connection cap, and OIP ``{"error"}`` bodies for what the HTTP parser
+  itself rejects.
 - :class:`FastPath`: raw ASGI for the hot and the must-not-starve routes (infer, health,
   metrics): admission from headers before the body is read, no framework routing per request.
   Everything else goes to the FastAPI app (metadata, config, repository, OpenAPI docs).
@@ -21,14 +22,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import h11
+import httptools
 import uvicorn
 from edgesplit.cloud.dataplane import DataPlane
 from edgesplit.cloud.errors import ClientClosed, OipError, Overloaded, ReadTimeout, TooLarge
 from edgesplit.cloud.limits import Limits
 from edgesplit.cloud.metrics import CLIENT_CLOSED
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 log = logging.getLogger("edgesplit.cloud")
 INFER_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
@@ -220,10 +221,6 @@ class FastPath:
         if scope["type"] != "http":
             return await (await self.get_api())(scope, receive, send)
         path, method = scope["path"], scope["method"]
-        if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > self.limits.max_header_bytes:
-            # h11 bounds only headers that arrive in pieces; one large packet is caught here.
-            msg = f"request headers exceed {self.limits.max_header_bytes} bytes (max_header_bytes)"
-            return await respond(send, 431, error_body(msg), {"connection": "close"})
         if path == "/v2/health/live" and method == "GET":
             return await respond(send, 200, b'{"live":true}')
         if path == "/v2/health/ready" and method == "GET":
@@ -417,55 +414,40 @@ class CoalescingTransport:
 Refuser = Callable[[bytes, bytes, Any], tuple[bytes, list[tuple[bytes, bytes]], float] | None]
 
 
-class _RefusingConnection:
-    """h11's connection, with infer requests the refuser turns away answered at once and not
-    handed to uvicorn: their body (already bounded) is then read and dropped by uvicorn, which
-    skips body events once our side of the exchange is done."""
-
-    def __init__(self, conn: h11.Connection, protocol: Any, refuse: Refuser) -> None:
-        self._conn, self._protocol, self._refuse = conn, protocol, refuse
-
-    def next_event(self) -> Any:
-        while True:
-            event = self._conn.next_event()
-            if (
-                isinstance(event, h11.Request)
-                and self._conn.our_state is h11.SEND_RESPONSE
-                and event.http_version == b"1.1"
-                and not any(k == b"connection" and b"close" in v.lower() for k, v in event.headers)
-            ):  # a request asking to close goes the ordinary way (its body is read first)
-                out = self._refuse(event.method, event.target, event.headers)
-                if out is not None:
-                    self._protocol.refused_early(*out)
-                    continue
-            return event
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
+def raw_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    """A whole HTTP/1.1 response as bytes, for answers given outside an ASGI cycle."""
+    head = [STATUS_LINE[status]] + [k + b": " + v + b"\r\n" for k, v in headers]
+    return b"".join(head) + b"\r\n" + body
 
 
-def guarded_protocol(limits: Limits, refuse: Refuser | None = None) -> type[H11Protocol]:
-    """uvicorn's h11 protocol plus a header timeout, a connection cap, JSON error bodies and,
-    given ``refuse``, 429s decided from the headers without an ASGI cycle."""
+def guarded_protocol(limits: Limits, refuse: Refuser | None = None) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol (llhttp, in C) plus a header timeout and size bound, a
+    connection cap, JSON error bodies and, given ``refuse``, 429s decided from the headers
+    without an ASGI cycle."""
 
-    class GuardedH11Protocol(H11Protocol):
+    class GuardedProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
         _penalty_until = 0.0  # loop time; 0: no penalty
         _held = b""  # bytes received during a penalty, processed when it ends
+        _in_head = False  # a request's line and headers have begun and are not complete
+        _head_bytes = 0  # their size so far
+        _discarding = False  # refused from its headers: this request's body is dropped
+        _refused_cap = False  # refused at connect (the connection cap): nothing else is set up
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            if len(self.connections) >= limits.max_connections:
+                # Refused before any per-connection set-up: under a connection storm this is
+                # most of what the server does, so it costs one write and one close.
+                self._refused_cap = True
+                self.transport = transport
+                body = error_body(
+                    f"{limits.max_connections} connections are open (max_connections); retry later"
+                )
+                transport.write(raw_response(429, _error_headers(body, b"1"), body))
+                transport.close()
+                return
             super().connection_made(transport)
             self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
-            if refuse is not None:
-                self.conn = _RefusingConnection(self.conn, self, refuse)  # type: ignore[assignment]
-            if len(self.connections) > limits.max_connections:
-                self._send_error(
-                    429,
-                    f"{len(self.connections) - 1} connections are open (max_connections "
-                    f"{limits.max_connections}); retry later",
-                    {"retry-after": "1"},
-                )
-                return
             self._arm_header_timer()
 
         def _arm_header_timer(self) -> None:
@@ -478,6 +460,8 @@ def guarded_protocol(limits: Limits, refuse: Refuser | None = None) -> type[H11P
                 self._header_timer = None
 
         def data_received(self, data: bytes) -> None:
+            if self._refused_cap:
+                return
             if self._penalty_until and self.loop.time() < self._penalty_until:
                 # A client that got 429 and did not wait: hold what it sent, unread, until its
                 # penalty ends; it costs the server nothing meanwhile.
@@ -487,39 +471,99 @@ def guarded_protocol(limits: Limits, refuse: Refuser | None = None) -> type[H11P
                     self._cancel_header_timer()
                     self.loop.call_at(self._penalty_until, self._end_penalty)
                 return
-            super().data_received(data)
-            if self.conn.their_state in (h11.SEND_BODY, h11.DONE) and self.conn.our_state in (
-                h11.SEND_RESPONSE,
-                h11.IDLE,
+            self._unset_keepalive_if_required()
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                pass  # the request before it is answered as plain HTTP; then the connection closes
+            except httptools.HttpParserError:  # malformed, or stopped by a callback (answered)
+                self.send_400_response("")
+
+        # -- parser callbacks ------------------------------------------------------------
+        def on_message_begin(self) -> None:
+            self._in_head, self._head_bytes = True, 0
+            super().on_message_begin()
+
+        def _count_head(self, n: int) -> None:
+            self._head_bytes += n
+            if self._head_bytes > limits.max_header_bytes:
+                self._send_error(
+                    431,
+                    f"request line and headers exceed {limits.max_header_bytes} bytes "
+                    "(max_header_bytes)",
+                )
+                raise _Stopped
+
+        def on_url(self, url: bytes) -> None:
+            self._count_head(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._count_head(len(name) + len(value) + 4)
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._cancel_header_timer()  # a request is being served (or refused)
+            parser = self.parser
+            if parser.should_upgrade() and any(
+                k == b"transfer-encoding" or (k == b"content-length" and v.strip() != b"0")
+                for k, v in self.headers
+            ):  # llhttp hands what follows such headers to the new protocol, not to the body
+                self._send_error(
+                    400,
+                    "a request with a body cannot ask for 'Connection: Upgrade' (this server "
+                    "speaks HTTP/1.1 only); send it without that header",
+                )
+                raise _Stopped
+            if (
+                refuse is not None
+                and (self.cycle is None or self.cycle.response_complete)
+                and not self.pipeline
+                and parser.get_http_version() == "1.1"
+                and parser.should_keep_alive()  # one asking to close goes the ordinary way
+                and not self.expect_100_continue
+                and not parser.should_upgrade()
             ):
-                self._cancel_header_timer()  # a request is being served (not refused early)
+                out = refuse(parser.get_method(), self.url, self.headers)
+                if out is not None:
+                    return self._refused_early(*out)
+            super().on_headers_complete()
+            cycle = self.cycle
+            if parser.should_upgrade():  # not served: answered as plain HTTP, then closed
+                cycle.keep_alive = False
+            scope: dict[str, Any] = self.scope  # type: ignore[assignment]
+            cycle.on_response = lambda: self._response_done(scope)
 
-        def on_response_complete(self) -> None:
-            scope: dict[str, Any] = self.scope or {}  # type: ignore[assignment]
-            penalty = scope.pop(PENALTY_KEY, None)
-            # After a 429, what the client sends within the penalty is held until it ends (a
-            # client honouring Retry-After never meets it: no work for the server either way).
-            # Set before uvicorn goes on to pipelined requests, which may be refused in turn.
-            self._penalty_until = self.loop.time() + penalty if penalty else 0.0
-            super().on_response_complete()
-            if self.transport.is_closing():
+        def on_body(self, body: bytes) -> None:
+            if not self._discarding:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            if self._discarding:
+                self._discarding = False
+                self._arm_header_timer()
                 return
-            self._arm_header_timer()
+            super().on_message_complete()
 
-        def refused_early(
+        # -- answers ---------------------------------------------------------------------
+        def _refused_early(
             self, body: bytes, headers: list[tuple[bytes, bytes]], penalty_s: float
         ) -> None:
-            conn = self.conn._conn  # type: ignore[attr-defined]
-            out = conn.send(h11.Response(status_code=429, headers=headers, reason=b"Too Many"))
-            out += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
-            self.transport.write(out)
+            self.transport.write(raw_response(429, headers, body))
             self.server_state.total_requests += 1
-            if conn.our_state is not h11.DONE:  # cannot go on with this connection
-                conn.send(h11.ConnectionClosed())
-                self.transport.close()
-                return
+            self._discarding = True  # until its body has gone by (bounded by the refuser)
             self._penalty_until = self.loop.time() + penalty_s
             self._arm_header_timer()
+
+        def _response_done(self, scope: dict[str, Any]) -> None:
+            # After a 429, what the client sends within the penalty is held until it ends (a
+            # client honouring Retry-After never meets it: no work for the server either way).
+            penalty = scope.pop(PENALTY_KEY, None)
+            self._penalty_until = self.loop.time() + penalty if penalty else 0.0
+            self.on_response_complete()
+            if not self.transport.is_closing() and not self.pipeline:
+                self._arm_header_timer()
 
         def _end_penalty(self) -> None:
             self._penalty_until = 0.0
@@ -537,15 +581,15 @@ def guarded_protocol(limits: Limits, refuse: Refuser | None = None) -> type[H11P
 
         def _header_timeout(self) -> None:
             self._header_timer = None
-            if self.conn.our_state is h11.DONE and self.conn.their_state is h11.SEND_BODY:
+            if self.transport.is_closing():
+                return
+            if self._discarding:
                 self.transport.close()  # refused early; the rest of its body did not come
                 return
-            if self.transport.is_closing() or self.conn.their_state in (h11.SEND_BODY, h11.DONE):
-                return
             if self.cycle is not None and not self.cycle.response_complete:
-                return
-            if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
-                self.transport.close()  # idle keep-alive: nothing to answer
+                return  # being served: the body has its own deadline
+            if not self._in_head:
+                self.transport.close()  # idle: nothing to answer
                 return
             self._send_error(
                 408,
@@ -554,38 +598,29 @@ def guarded_protocol(limits: Limits, refuse: Refuser | None = None) -> type[H11P
             )
 
         def send_400_response(self, msg: str) -> None:
-            self._send_error(
-                400,
-                "invalid HTTP request: malformed request line or headers, or headers over "
-                f"{limits.max_header_bytes} bytes",
-            )
+            if self.transport.is_closing():
+                return  # already answered by the callback that stopped the parser
+            self._send_error(400, "invalid HTTP request: malformed request line or headers")
 
-        def _send_error(self, status: int, message: str, extra: dict[str, str] | None = None):
+        def _send_error(self, status: int, message: str) -> None:
             body = error_body(message)
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ] + [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
-            try:
-                if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    self.transport.write(
-                        self.conn.send(h11.Response(status_code=status, headers=headers))
-                    )
-                    self.transport.write(self.conn.send(h11.Data(data=body)))
-                    self.transport.write(self.conn.send(h11.EndOfMessage()))
-                else:  # h11 cannot frame a response now; the raw bytes still tell the client why
-                    self.transport.write(
-                        f"HTTP/1.1 {status} Error\r\n".encode()
-                        + b"".join(k + b": " + v + b"\r\n" for k, v in headers)
-                        + b"\r\n"
-                        + body
-                    )
-            except h11.LocalProtocolError:
-                pass
+            self.transport.write(raw_response(status, _error_headers(body), body))
             self.transport.close()
 
-    return GuardedH11Protocol
+    return GuardedProtocol
+
+
+class _Stopped(Exception):
+    """Raised in a parser callback that has answered and closed the connection: stops parsing."""
+
+
+def _error_headers(body: bytes, retry_after: bytes | None = None) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return headers + ([(b"retry-after", retry_after)] if retry_after else [])
 
 
 class Server(uvicorn.Server):

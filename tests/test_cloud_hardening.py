@@ -70,6 +70,14 @@ def test_hostile_suite_has_no_5xx_no_tracebacks_and_oip_errors(suite_server):
     assert by_name["ocr-rec batch 16 with JSON output (4.2 M floats)"] == [200]
     assert set(by_name["300 slowloris header connections"]) <= {408, None}
     assert set(by_name["burst of 40 at a queue of 2"]) == {200, 429}
+    # The HTTP parser's own refusals, whole or in pieces, are OIP errors too:
+    assert (
+        by_name["headers over 16 KB"] == by_name["headers over 16 KB, sent in 1 KB pieces"] == [431]
+    )
+    assert by_name["Content-Length and Transfer-Encoding together (smuggling)"] == [400]
+    assert by_name["Upgrade: websocket on infer"] == [400]  # its body would be lost to llhttp
+    assert by_name["GET ready asking for Upgrade: h2c (curl --http2)"] == [200]  # served as 1.1
+    assert by_name["pipelined requests"] == [200, 200]
     # Client disconnects are counted as 499, never as 500.
     metrics = suite_server.get("/metrics").body.decode()
     assert 'status="499"' in metrics and 'status="500"' not in metrics
