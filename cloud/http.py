@@ -66,8 +66,13 @@ def error_headers(exc: OipError) -> dict[str, str]:
     if exc.status == 401:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, Overloaded):
-        return {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+        return {"Retry-After": str(retry_after_header_s(exc))}
     return {}
+
+
+def retry_after_header_s(exc: Overloaded) -> int:
+    """Retry-After in whole seconds (RFC 9110 allows no fractions), at least 1."""
+    return max(1, round(exc.retry_after_s))
 
 
 class BodyReader:
@@ -275,7 +280,7 @@ class FastPath:
         except OipError as exc:
             status, body, headers = exc.status, error_body(exc.message), error_headers(exc)
             if isinstance(exc, Overloaded):
-                scope[PENALTY_KEY] = min(exc.retry_after_s, self.limits.overload_penalty_s)
+                scope[PENALTY_KEY] = min(retry_after_header_s(exc), self.limits.overload_penalty_s)
         except ClientClosed:
             status = CLIENT_CLOSED
         except asyncio.CancelledError:
@@ -335,7 +340,7 @@ class FastPath:
         body = error_body(exc.message)
         raw = [(k.encode(), v.encode()) for k, v in hdrs.items()]
         raw.append((b"content-length", str(len(body)).encode()))
-        return body, raw, min(exc.retry_after_s, self.limits.overload_penalty_s)
+        return body, raw, min(retry_after_header_s(exc), self.limits.overload_penalty_s)
 
     def _log_refusal(self, name: str) -> None:
         """429s are summed into one log line per ``REFUSAL_LOG_S``: an overload must not turn

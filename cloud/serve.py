@@ -3,6 +3,7 @@ the port with SO_REUSEPORT) or in a thread (tests, bench, demo)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -57,6 +58,10 @@ def uvicorn_config(
         access_log=False,
         http=guarded_protocol(limits, getattr(app, "refuse_early", None)),
         timeout_keep_alive=int(max(1, round(limits.keep_alive_s))),
+        # Room in the accept queue for a storm of new connections: one the kernel cannot queue
+        # is not refused but left to TCP's SYN-ACK retries (1, 2, 4... s), which its client sees
+        # as a request taking seconds. Linux caps it at net.core.somaxconn.
+        backlog=max(2048, limits.max_connections),
         ws="none",  # no WebSocket routes: an Upgrade is answered as plain HTTP
         timeout_graceful_shutdown=int(settings.drain_timeout_s + DRAIN_MARGIN_S),
         lifespan="on",
@@ -66,6 +71,42 @@ def uvicorn_config(
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
     )
+
+
+# Descriptors a server holds besides its connections: model files, logs, the health port's
+# pipe and socket, thread wake-ups. Measured: 41 open with three models loaded; 256 leaves room.
+FD_RESERVE = 256
+
+
+def fit_connections_to_fd_limit(settings: ServerSettings) -> ServerSettings:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to what ``max_connections`` needs, as nginx's
+    ``worker_rlimit_nofile`` and Go's runtime do (many systems start processes at a soft 1 024).
+    Where the hard limit is lower, the cap is lowered to fit, with a warning: a connection over
+    the cap gets a 429, while one over the descriptor limit would stall the accept loop."""
+    import resource
+
+    limits = settings.limits
+    assert limits is not None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = limits.max_connections + FD_RESERVE
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return settings
+    new = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    if new >= want:
+        return settings
+    fits = max(1, new - FD_RESERVE)
+    logging.getLogger("edgesplit.cloud").warning(
+        "max_connections lowered",
+        extra={
+            "fields": {
+                "max_connections": limits.max_connections,
+                "now": fits,
+                "why": f"the hard limit on open files (ulimit -Hn) is {hard}",
+            }
+        },
+    )
+    return dataclasses.replace(settings, limits=dataclasses.replace(limits, max_connections=fits))
 
 
 class _Server(Server):
@@ -97,6 +138,7 @@ def _serve_one(
     ssl_certfile: Path | None = None,
 ) -> None:
     configure_logging()
+    settings = fit_connections_to_fd_limit(settings)
     # Hand the interpreter lock over every 1 ms instead of 5 ms: the health thread and the event
     # loop wait less behind a codec thread formatting a large JSON response.
     sys.setswitchinterval(SWITCH_INTERVAL_S)

@@ -49,7 +49,9 @@ def serve(
         float, typer.Option(min=0.01, help="time to receive a request body, s")
     ] = 30.0,
     keep_alive_s: Annotated[float, typer.Option(min=1, help="idle keep-alive, s")] = 5.0,
-    max_connections: Annotated[int, typer.Option(min=1, help="open connections")] = 2048,
+    max_connections: Annotated[
+        int, typer.Option(min=1, help="open connections (the soft open-file limit is raised)")
+    ] = 8192,
     ssl_keyfile: Annotated[
         Path | None, typer.Option(help="TLS private key (PEM): serve HTTPS with --ssl-certfile")
     ] = None,

@@ -191,14 +191,65 @@ def test_refusal_decided_from_headers_keeps_the_connection(tmp_path):
                 refused = read_response(s)
                 assert refused.status == 429 and int(refused.headers["retry-after"]) >= 1
                 assert "retry later" in json.loads(refused.body)["error"]
+                t_refused = time.monotonic()
                 s.sendall(http_request("GET", "/v2/health/live"))
                 assert read_response(s).status == 200  # same connection, after the pause
+                # Sent at once, ignoring Retry-After: read only once Retry-After had passed
+                # (a lower bound: a busy machine can only make it later).
+                assert time.monotonic() - t_refused >= 0.9 * int(refused.headers["retry-after"])
             for s in busy:
                 s.settimeout(60)
                 assert read_response(s).status == 200
         finally:
             for s in busy:
                 s.close()
+
+
+def test_connections_over_the_cap_get_429_at_connect_and_a_freed_place_is_reused():
+    with ServerUnderTest({"kws-large": {}}, ["--max-connections", "4"]) as srv:
+        held = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(4)]
+        try:
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+                r = read_response(s)  # answered before it sent anything
+                assert r.status == 429 and r.headers["retry-after"] == "1"
+                assert r.headers["connection"] == "close"
+                assert "4 connections are open (max_connections)" in json.loads(r.body)["error"]
+            held.pop().close()
+            end = time.monotonic() + 30  # until the server has seen the close
+            while True:
+                r = raw_exchange(srv.port, http_request("GET", "/v2/health/live"))
+                if r is not None and r.status == 200:
+                    break
+                assert time.monotonic() < end, r
+                time.sleep(0.02)
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_open_file_limit_is_raised_for_the_connection_cap_or_the_cap_lowered():
+    """In a child process (a lowered hard limit cannot be raised again): a soft limit of 300
+    is raised for 100 connections; for 1 000 with a hard limit of 400, the cap becomes 400
+    minus the reserve, with a warning."""
+    code = """
+import json, resource
+from edgesplit.cloud.limits import Limits
+from edgesplit.cloud.serve import FD_RESERVE, fit_connections_to_fd_limit
+from edgesplit.cloud.server import ServerSettings
+resource.setrlimit(resource.RLIMIT_NOFILE, (300, 400))
+out = []
+for n in (100, 1000):
+    s = fit_connections_to_fd_limit(ServerSettings(limits=Limits(max_connections=n)))
+    out.append([s.limits.max_connections, resource.getrlimit(resource.RLIMIT_NOFILE)[0]])
+print(json.dumps([FD_RESERVE, out]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    reserve, [(small, soft_small), (big, soft_big)] = json.loads(done.stdout)
+    assert (small, soft_small) == (100, 100 + reserve)
+    assert (big, soft_big) == (400 - reserve, 400)
+    assert "max_connections lowered" in done.stderr
 
 
 def test_metrics_can_require_the_api_key(tmp_path):
