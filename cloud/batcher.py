@@ -112,8 +112,12 @@ class Executor:
         return Overloaded(
             f"model '{self.label}' has {self.admitted} requests admitted (max_queue_size "
             f"{self.max_queue} + {self.capacity - self.max_queue} running); retry later",
-            retry_after_s=max(1.0, self.expected_wait_s()),
+            retry_after_s=self.retry_after_s(),
         )
+
+    def retry_after_s(self) -> float:
+        """When to come back: once the queue as it is now has drained, and at least 1 s."""
+        return max(1.0, self.expected_wait_s())
 
     def release(self) -> None:
         self.admitted -= 1
