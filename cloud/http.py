@@ -480,7 +480,11 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
     as they are parsed: a 429 without an ASGI cycle, or a place handed to the app in the scope."""
 
     class GuardedProtocol(HttpToolsProtocol):
+        # One timer per connection for idle keep-alive and slow headers, moved by setting
+        # ``_deadline`` (a request's cost: an attribute, not a timer scheduled and cancelled).
         _header_timer: asyncio.TimerHandle | None = None
+        _deadline = 0.0  # loop time; 0: none (a request is being served)
+        _since = 0.0  # when the connection opened or last finished a request
         _penalty_until = 0.0  # loop time; 0: no penalty
         _held = b""  # bytes received during a penalty, processed when it ends
         _in_head = False  # a request's line and headers have begun and are not complete
@@ -502,16 +506,33 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                 return
             super().connection_made(transport)
             self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
-            self._arm_header_timer()
+            self._arm_header_timer(limits.header_timeout_s)
 
-        def _arm_header_timer(self) -> None:
-            self._cancel_header_timer()
-            self._header_timer = self.loop.call_later(limits.header_timeout_s, self._header_timeout)
+        def _arm_header_timer(self, idle_s: float | None = None) -> None:
+            """Idle for ``idle_s`` (keep-alive by default), then closed; once a request begins,
+            its headers are due ``header_timeout_s`` after the same moment."""
+            self._since = self.loop.time()
+            self._deadline = self._since + (limits.keep_alive_s if idle_s is None else idle_s)
+            timer = self._header_timer
+            if timer is not None and timer.when() > self._deadline:  # due sooner than it fires
+                timer.cancel()
+                timer = None
+            if timer is None:
+                self._header_timer = self.loop.call_at(self._deadline, self._header_timeout)
 
         def _cancel_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
+            self._deadline = 0.0  # the timer, when it fires, finds nothing due
+
+        def on_response_complete(self) -> None:
+            # uvicorn's, less its keep-alive timer (scheduled and cancelled per request): ours
+            # covers idle connections.
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self.flow.resume_reading()
+            if self.pipeline:
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
 
         def data_received(self, data: bytes) -> None:
             if self._refused_cap:
@@ -525,7 +546,6 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                     self._cancel_header_timer()
                     self.loop.call_at(self._penalty_until, self._end_penalty)
                 return
-            self._unset_keepalive_if_required()
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserUpgrade:
@@ -536,25 +556,33 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
         # -- parser callbacks ------------------------------------------------------------
         def on_message_begin(self) -> None:
             self._in_head, self._head_bytes = True, 0
+            if self._deadline:
+                self._deadline = self._since + limits.header_timeout_s
             super().on_message_begin()
 
-        def _count_head(self, n: int) -> None:
-            self._head_bytes += n
-            if self._head_bytes > limits.max_header_bytes:
-                self._send_error(
-                    431,
-                    f"request line and headers exceed {limits.max_header_bytes} bytes "
-                    "(max_header_bytes)",
-                )
-                raise _Stopped
+        def _head_too_large(self) -> None:
+            self._send_error(
+                431,
+                f"request line and headers exceed {limits.max_header_bytes} bytes "
+                "(max_header_bytes)",
+            )
+            raise _Stopped
 
         def on_url(self, url: bytes) -> None:
-            self._count_head(len(url))
-            super().on_url(url)
+            self._head_bytes += len(url)
+            if self._head_bytes > limits.max_header_bytes:
+                self._head_too_large()
+            self.url += url
 
         def on_header(self, name: bytes, value: bytes) -> None:
-            self._count_head(len(name) + len(value) + 4)
-            super().on_header(name, value)
+            # uvicorn's, with the size bound: called per header, so in one frame, not two.
+            self._head_bytes += len(name) + len(value) + 4
+            if self._head_bytes > limits.max_header_bytes:
+                self._head_too_large()
+            name = name.lower()
+            if name == b"expect" and value.lower() == b"100-continue":
+                self.expect_100_continue = True
+            self.headers.append((name, value))
 
         def on_headers_complete(self) -> None:
             self._in_head = False
@@ -629,13 +657,20 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                 self.data_received(held)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel_header_timer()
+            self._deadline = 0.0
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
             super().connection_lost(exc)
 
         def _header_timeout(self) -> None:
             self._header_timer = None
-            if self.transport.is_closing():
+            if not self._deadline or self.transport.is_closing():
                 return
+            if self.loop.time() < self._deadline:  # moved since it was scheduled
+                self._header_timer = self.loop.call_at(self._deadline, self._header_timeout)
+                return
+            self._deadline = 0.0
             if self._discarding:
                 self.transport.close()  # refused early; the rest of its body did not come
                 return

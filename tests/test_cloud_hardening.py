@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -81,6 +82,10 @@ def test_hostile_suite_has_no_5xx_no_tracebacks_and_oip_errors(suite_server):
     # Client disconnects are counted as 499, never as 500.
     metrics = suite_server.get("/metrics").body.decode()
     assert 'status="499"' in metrics and 'status="500"' not in metrics
+    # 429s answered by the protocol itself are counted too (added to the metrics before a scrape).
+    refused = sum(s == 429 for s in by_name["burst of 40 at a queue of 2"])
+    counted = re.search(r'edgesplit_requests_total\{model="kws-q",status="429"\} (\S+)', metrics)
+    assert counted is not None and float(counted.group(1)) >= refused
 
 
 def test_limits_are_named_in_errors(suite_server):
