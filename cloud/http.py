@@ -440,6 +440,14 @@ class CoalescingTransport:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
+    def write_now(self, data: bytes) -> None:
+        """Out at once, after anything already waiting (a whole response in one piece)."""
+        if self._buf:
+            self._buf.append(data)
+            self.flush()
+        elif not self._t.is_closing():
+            self._t.write(data)
+
     def flush(self) -> None:
         self._scheduled = False
         if not self._buf:
@@ -558,7 +566,14 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
             self._in_head, self._head_bytes = True, 0
             if self._deadline:
                 self._deadline = self._since + limits.header_timeout_s
-            super().on_message_begin()
+            # uvicorn's, less the ASGI scope: built once the request is not refused early.
+            self.url, self.expect_100_continue, self.headers = b"", False, []
+
+        def _begin_scope(self) -> None:
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            HttpToolsProtocol.on_message_begin(self)
+            self.url, self.headers, self.expect_100_continue = url, headers, expect
+            self.scope["headers"] = headers
 
         def _head_too_large(self) -> None:
             self._send_error(
@@ -597,6 +612,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                     "speaks HTTP/1.1 only); send it without that header",
                 )
                 raise _Stopped
+            out = None
             if (
                 admit is not None
                 and (self.cycle is None or self.cycle.response_complete)
@@ -609,8 +625,9 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                 out = admit(parser.get_method(), self.url, self.headers)
                 if isinstance(out, EarlyRefusal):  # the header timer runs on for its body
                     return self._refused_early(out)
-                if out is not None:
-                    self.scope[ADMISSION_KEY] = out  # type: ignore[literal-required]
+            self._begin_scope()
+            if out is not None:
+                self.scope[ADMISSION_KEY] = out  # type: ignore[literal-required]
             self._cancel_header_timer()  # a request is being served: the body has its own
             super().on_headers_complete()
             cycle = self.cycle
@@ -632,7 +649,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
 
         # -- answers ---------------------------------------------------------------------
         def _refused_early(self, refusal: EarlyRefusal) -> None:
-            self.transport.write(refusal.response)
+            self.transport.write_now(refusal.response)  # type: ignore[attr-defined]
             self.server_state.total_requests += 1
             self._discarding = True  # until its body has gone by (bounded by the admitter)
             self._penalty_until = self.loop.time() + refusal.penalty_s
