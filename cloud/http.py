@@ -750,6 +750,7 @@ class GreedyAcceptor:
         ssl: Any,
     ) -> None:
         self.loop, self.factory, self.ssl = loop, protocol_factory, ssl
+        self.accepted = 0  # connections this acceptor took (libuv takes the others)
         self.sock = socket.socket(fileno=os.dup(listening.fileno()))
         self.sock.setblocking(False)
         self.loop.add_reader(self.sock.fileno(), self._accept)
@@ -767,6 +768,7 @@ class GreedyAcceptor:
                 self.loop.remove_reader(self.sock.fileno())
                 self.loop.call_later(ACCEPT_RETRY_S, self._resume)
                 return
+            self.accepted += 1
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.loop.create_task(self._connect(conn))

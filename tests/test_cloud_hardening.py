@@ -37,7 +37,7 @@ from edgesplit.cloud.repository import DEFAULT_REPOSITORY, Repository
 from edgesplit.cloud.serve import ServerThread
 from edgesplit.device.vision.render import render_frame
 
-from tests.cloud_helpers import OCR_PIPELINE, inflight_requests, write_repo
+from tests.cloud_helpers import KWS_SMALL, OCR_PIPELINE, inflight_requests, write_repo
 
 # A loaded 2-core machine can stall any process for a scheduler slice or two; the default test
 # only bounds health latency loosely (a stalled event loop would show seconds). The issue's
@@ -171,6 +171,58 @@ def test_health_port_is_its_own_process_and_a_stalled_server_reads_not_live():
     while not _proc_gone(pid):  # the child leaves with the server
         assert time.monotonic() < end, f"health process {pid} outlived the server"
         time.sleep(0.05)
+
+
+def test_places_taken_from_headers_are_given_back_whatever_the_client_does(tmp_path):
+    """A place is taken in the turn that parsed a request's headers (the protocol's early
+    admission): served, refused, or abandoned before or after its body, every place and every
+    declared body byte comes back."""
+    repo = Repository(
+        write_repo(tmp_path, {"kws": KWS_SMALL | {"max_queue_size": 4, "instances": 1}})
+    )
+    x = np.zeros((1, 1, 49, 10), np.float32)
+    body, hdrs = binary_body({"mfcc": x})
+    request = http_request("POST", "/v2/models/kws/infer", body, hdrs)
+    head, _, _ = request.partition(b"\r\n\r\n")
+    with ServerThread(repo) as srv:
+        ex = next(iter(srv.plane.executors.values()))
+        socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(24)]
+        try:
+            for i, s in enumerate(socks):
+                # whole requests, headers only (then gone), half a body (then gone), RST
+                s.sendall(request if i % 4 == 0 else head + b"\r\n\r\n" + body[: i % 2 * 40])
+            statuses = [read_response(s).status for s in socks[::4]]
+            assert set(statuses) <= {200, 429} and 200 in statuses
+            for i, s in enumerate(socks):
+                if i % 4 == 3:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                s.close()
+            end = time.monotonic() + 60  # the body timeout is 30 s; closes are seen sooner
+            while ex.admitted or srv.plane.inflight_bytes:
+                assert time.monotonic() < end, (ex.admitted, srv.plane.inflight_bytes)
+                time.sleep(0.02)
+        finally:
+            for s in socks:
+                s.close()
+        assert raw_exchange(srv.port, request).status == 200  # and the model still serves
+
+
+def test_every_queued_connection_is_accepted_at_once_under_uvloop(tmp_path):
+    """uvloop (libuv >= 1.45) accepts one connection per turn of the event loop; the server's
+    own acceptor takes every queued one. 300 connections opened at once are all served."""
+    repo = Repository(write_repo(tmp_path, {"kws": KWS_SMALL}))
+    with ServerThread(repo) as srv:
+        if not srv.server.acceptors:
+            pytest.skip("not running on uvloop: asyncio's loop accepts up to its backlog per turn")
+        socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(300)]
+        try:
+            for s in socks:
+                s.sendall(http_request("GET", "/v2/health/live"))
+            assert all(read_response(s).status == 200 for s in socks)
+        finally:
+            for s in socks:
+                s.close()
+        assert sum(a.accepted for a in srv.server.acceptors) > 0
 
 
 def test_refusal_decided_from_headers_keeps_the_connection(tmp_path):
