@@ -57,6 +57,9 @@ class Executor:
 
     def __init__(self, model: Any, metrics: Metrics, label: str, batching: bool) -> None:
         self.model, self.metrics, self.label = model, metrics, label
+        # The labelled children, kept (``labels()`` takes a lock and builds a key each call).
+        self._depth = metrics.queue_depth.labels(label)
+        self._batch_sizes = metrics.batch_size.labels(label)
         cfg = model.cfg
         db = cfg.dynamic_batching
         self.batching = batching and cfg.max_batch_size > 0
@@ -129,7 +132,7 @@ class Executor:
             self.queue.append(_Item(inputs, size, batch_key(inputs), fut))
             depth = len(self.queue)
             self._cond.notify()
-        self.metrics.queue_depth.labels(self.label).set(depth)
+        self._depth.set(depth)
         return await fut
 
     def _instance(self) -> None:
@@ -142,7 +145,7 @@ class Executor:
                 self.running += 1
                 self.in_run += len(batch)
                 depth = len(self.queue)
-            self.metrics.queue_depth.labels(self.label).set(depth)
+            self._depth.set(depth)
             try:
                 self._run_batch(batch)
             finally:
@@ -200,7 +203,7 @@ class Executor:
             self._deliver([(it.future, exc) for it in batch])
             return
         self.ewma_run_s = 0.8 * self.ewma_run_s + 0.2 * (time.monotonic() - t0)
-        self.metrics.batch_size.labels(self.label).observe(total)
+        self._batch_sizes.observe(total)
         if len(batch) == 1:  # whole outputs: an unbatched model's rows are not samples
             self._deliver([(batch[0].future, out)])
             return

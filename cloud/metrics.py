@@ -8,6 +8,7 @@ requests with made-up names cannot grow ``/metrics``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -56,11 +57,18 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def label(self, model: str) -> str:
         return model if model in self.models else UNKNOWN_MODEL
 
     def record(self, model: str, status: int, elapsed_s: float) -> None:
-        label = self.label(model)
-        self.requests.labels(label, str(status)).inc()
-        self.latency.labels(label).observe(elapsed_s)
+        # The labelled children are kept: ``labels()`` takes a lock and builds its key each
+        # call, a cost on every request. Their count is bounded as the labels are.
+        key = (self.label(model), status)
+        pair = self._children.get(key)
+        if pair is None:
+            pair = (self.requests.labels(key[0], str(status)), self.latency.labels(key[0]))
+            self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(elapsed_s)
