@@ -356,3 +356,25 @@ def test_cloud_bench_runs_and_reports_ratios(tmp_path):
     }
     assert all(r["errors"] == 0 and r["requests"] == 20 for r in doc["results"])
     assert set(doc["ratios"]) >= {"c1_batching_gain_throughput", "c3_raw_over_server_throughput"}
+
+
+def test_a_repeated_binary_header_is_parsed_once_and_still_checked_per_model(server):
+    """The data plane keeps the validated JSON header of binary requests: the same header
+    again gives the same answer as a fresh parse; sent to another model, that model's own
+    checks still apply; JSON requests (tensor data in the header) are not kept."""
+    x = np.random.default_rng(3).normal(0, 5, (1, 1, 49, 10)).astype(np.float32)
+    client = th.InferenceServerClient(server.address)
+    inp = th.InferInput("mfcc", [1, 1, 49, 10], "FP32")
+    inp.set_data_from_numpy(x, binary_data=True)
+    first = client.infer("kws-large", [inp]).as_numpy("logits")
+    kept = len(server.plane._headers)
+    again = client.infer("kws-large", [inp]).as_numpy("logits")
+    np.testing.assert_array_equal(first, again)
+    assert len(server.plane._headers) == kept >= 1
+    # kws-tail takes another input: the kept header passes parsing, the model's check refuses it
+    with pytest.raises(InferenceServerException, match="mfcc"):
+        client.infer("kws-tail", [inp])
+    json_inp = th.InferInput("mfcc", [1, 1, 49, 10], "FP32")
+    json_inp.set_data_from_numpy(x, binary_data=False)
+    np.testing.assert_allclose(client.infer("kws-large", [json_inp]).as_numpy("logits"), first)
+    assert len(server.plane._headers) == kept
