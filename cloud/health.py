@@ -32,7 +32,6 @@ from edgesplit.cloud.health_proc import (
     READY,
     write_state,
 )
-from prometheus_client import generate_latest
 
 log = logging.getLogger("edgesplit.cloud")
 HEARTBEAT_S = 0.1
@@ -109,7 +108,7 @@ class HealthProcess:
             return
         (seq,) = ASK.unpack(self._buf[whole - ASK.size : whole])  # only the latest ask counts
         self._buf = self._buf[whole:]
-        body = generate_latest(self.plane.metrics.registry)
+        body = self.plane.metrics.exposition()
         self.ours.setblocking(True)
         self.ours.settimeout(1.0)  # a few KiB (bounded labels): fits the socket buffer at once
         try:

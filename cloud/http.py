@@ -31,7 +31,7 @@ from edgesplit.cloud.dataplane import Admission, DataPlane
 from edgesplit.cloud.errors import ClientClosed, OipError, Overloaded, ReadTimeout, TooLarge
 from edgesplit.cloud.limits import Limits
 from edgesplit.cloud.metrics import CLIENT_CLOSED
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 log = logging.getLogger("edgesplit.cloud")
@@ -188,10 +188,9 @@ class FastPath:
         self._settle: asyncio.Task | None = None
         self._refused: dict[str, int] = {}
         self._refused_timer: asyncio.TimerHandle | None = None
-        self._early_unrecorded: dict[str, int] = {}  # early 429s not yet in the metrics
         # A full model's early 429, built once per (executor, Retry-After): when full, its
         # message (how many are admitted) is the same every time.
-        self._full_answers: dict[tuple[int, int], EarlyRefusal] = {}
+        self._full_answers: dict[tuple[Any, int], EarlyRefusal] = {}
         self.limits: Limits = plane.limits
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -247,8 +246,7 @@ class FastPath:
                     self.keys.check(_headers(scope))
                 except OipError as exc:
                     return await respond(send, 401, error_body(exc.message), error_headers(exc))
-            self.record_early_refusals()
-            body = generate_latest(self.plane.metrics.registry)
+            body = self.plane.metrics.exposition()
             return await respond(
                 send, 200, body, {"content-type": CONTENT_TYPE_LATEST}, json_body=False
             )
@@ -347,7 +345,7 @@ class FastPath:
         if length is None or not length.isdigit() or int(length) > self.limits.max_discard_bytes:
             return None  # chunked or large: the ordinary path reads or refuses it
         if ex.full:  # the common refusal: one dict lookup once built
-            key = (id(ex), max(1, round(ex.retry_after_s())))
+            key = (ex, max(1, round(ex.retry_after_s())))
             refusal = self._full_answers.get(key)
             if refusal is None:
                 refusal = self._full_answers[key] = self._early_refusal(ex.overloaded())
@@ -371,16 +369,8 @@ class FastPath:
         return EarlyRefusal(raw_response(429, raw, body), penalty)
 
     def _count_early_refusal(self, name: str) -> None:
-        """Counted here and added to the metrics with the log line (or before a scrape): at
-        thousands of refusals a second, a Prometheus update each is a cost of its own."""
-        label = self.plane.metrics.label(name)
-        self._early_unrecorded[label] = self._early_unrecorded.get(label, 0) + 1
+        self.plane.metrics.count_refusal(self.plane.metrics.label(name))
         self._log_refusal(name)
-
-    def record_early_refusals(self) -> None:
-        for label, n in self._early_unrecorded.items():
-            self.plane.metrics.requests.labels(label, "429").inc(n)
-        self._early_unrecorded.clear()
 
     def _log_refusal(self, name: str) -> None:
         """429s are summed into one log line per ``REFUSAL_LOG_S``: an overload must not turn
@@ -393,7 +383,7 @@ class FastPath:
 
     def _flush_refusals(self) -> None:
         self._refused_timer = None
-        self.record_early_refusals()
+        self.plane.metrics.record_refusals()
         fields = {"status": 429, "refused": dict(self._refused), "seconds": REFUSAL_LOG_S}
         log.info("overloaded", extra={"fields": fields})
         self._refused.clear()

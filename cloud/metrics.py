@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -58,6 +58,22 @@ class Metrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._refused: dict[str, int] = {}  # 429s counted cheaply, not yet in ``requests``
+
+    def count_refusal(self, label: str) -> None:
+        """A 429 answered from the headers: counted in a dict and added to ``requests`` once a
+        second or before a scrape (at thousands a second, a Prometheus update each costs)."""
+        self._refused[label] = self._refused.get(label, 0) + 1
+
+    def record_refusals(self) -> None:
+        for label, n in self._refused.items():
+            self.requests.labels(label, "429").inc(n)
+        self._refused.clear()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format, counts up to now included."""
+        self.record_refusals()
+        return generate_latest(self.registry)
 
     def label(self, model: str) -> str:
         return model if model in self.models else UNKNOWN_MODEL
