@@ -270,7 +270,8 @@ def _settle(results: list[tuple[asyncio.Future, Any]]) -> None:
 
 
 def probe_batch_efficiency(model: Any, probe_dims: dict[str, list[int]], n: int) -> float | None:
-    """time(batch n) / (n x time(batch 1)) on zero inputs; None if a sample shape is unknown."""
+    """time(batch n) / (n x time(batch 1)) on zero inputs, each the fastest of interleaved
+    runs; None if a sample shape is unknown."""
     feeds1: dict[str, np.ndarray] = {}
     from edgesplit.cloud.datatypes import OIP_TO_NUMPY
 
@@ -280,16 +281,23 @@ def probe_batch_efficiency(model: Any, probe_dims: dict[str, list[int]], n: int)
             return None
         feeds1[t.name] = np.zeros([1, *sample], OIP_TO_NUMPY[t.datatype])
     feeds_n = {k: np.repeat(v, n, axis=0) for k, v in feeds1.items()}
-
-    def median_s(feeds: dict[str, np.ndarray], runs: int) -> float:
-        model.run(feeds)  # warm-up
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model.run(feeds)
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times))
-
-    t1 = median_s(feeds1, 7)
-    tn = median_s(feeds_n, 3)
+    model.run(feeds1)  # warm-up: first runs allocate
+    model.run(feeds_n)
+    # Interleaved, and the fastest of each kept: on a shared machine other work only ever adds
+    # time, so the minimum is the cost and the median is the cost plus whatever else ran (with
+    # a median of 7 and of 3 runs, three starts read kws-large at 0.15, 0.71 and 0.26).
+    t1 = tn = float("inf")
+    rounds, end = 0, time.perf_counter() + PROBE_BUDGET_S
+    while rounds < PROBE_MIN_ROUNDS or (rounds < PROBE_MAX_ROUNDS and time.perf_counter() < end):
+        t0 = time.perf_counter()
+        model.run(feeds1)
+        t_mid = time.perf_counter()
+        model.run(feeds_n)
+        t1, tn = min(t1, t_mid - t0), min(tn, time.perf_counter() - t_mid)
+        rounds += 1
     return tn / (n * t1)
+
+
+PROBE_MIN_ROUNDS = 5  # batch-1 and batch-n runs, interleaved, at least
+PROBE_MAX_ROUNDS = 40  # and at most, within the time budget
+PROBE_BUDGET_S = 0.5  # per model version, at load

@@ -25,6 +25,7 @@ import pytest
 import tritonclient.http as th
 import yaml
 from edgesplit.cloud import stress
+from edgesplit.cloud.config import load_config
 from edgesplit.cloud.hostile import SUITE_FLAGS, SUITE_MODELS, cases, run_hostile
 from edgesplit.cloud.loadgen import (
     ServerUnderTest,
@@ -342,6 +343,20 @@ def test_batching_follows_the_load_time_probe(suite_server):
         doc = json.loads(suite_server.get(f"/v2/models/{name}/config/edgesplit").body)
         eff, limit = doc["batch_efficiency"], doc["dynamic_batching"]["max_efficiency"]
         assert doc["batching"] == (eff <= limit), doc
+
+
+def test_batching_probe_reads_the_same_on_repeated_runs():
+    """The probe keeps the fastest of interleaved runs, so other work on the machine does not
+    decide batching: three probes of kws-large agree within 2x (with a median of 7 and 3 runs,
+    three server starts read 0.15, 0.71 and 0.26; this one read 0.82-0.83 in three starts)."""
+    from edgesplit.cloud.batcher import probe_batch_efficiency
+    from edgesplit.cloud.models import OnnxModel
+
+    cfg = load_config(DEFAULT_REPOSITORY / "kws-large" / "config.yaml")
+    model = OnnxModel(cfg, "1", DEFAULT_REPOSITORY / "kws-large" / "1" / "model.onnx")
+    reads = [probe_batch_efficiency(model, {}, 8) for _ in range(3)]
+    assert all(r is not None and r > 0 for r in reads), reads
+    assert max(reads) <= 2 * min(reads), reads
 
 
 def _serve(tmp_path: Path, models: dict[str, dict], *flags: str) -> tuple[subprocess.Popen, int]:
