@@ -741,6 +741,7 @@ class GreedyAcceptor:
     ) -> None:
         self.loop, self.factory, self.ssl = loop, protocol_factory, ssl
         self.accepted = 0  # connections this acceptor took (libuv takes the others)
+        self._connecting: set[asyncio.Task] = set()  # TLS handshakes under way
         self.sock = socket.socket(fileno=os.dup(listening.fileno()))
         self.sock.setblocking(False)
         self.loop.add_reader(self.sock.fileno(), self._accept)
@@ -761,7 +762,9 @@ class GreedyAcceptor:
             self.accepted += 1
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.loop.create_task(self._connect(conn))
+            task = self.loop.create_task(self._connect(conn))
+            self._connecting.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._connecting.discard)
 
     async def _connect(self, conn: socket.socket) -> None:
         try:
