@@ -57,7 +57,7 @@ def uvicorn_config(
         log_level="warning",
         access_log=False,
         http=guarded_protocol(limits, getattr(app, "admit_early", None)),
-        timeout_keep_alive=int(max(1, round(limits.keep_alive_s))),
+        # (no timeout_keep_alive: the guarded protocol's own timer closes idle connections)
         # Room in the accept queue for a storm of new connections: one the kernel cannot queue
         # is not refused but left to TCP's SYN-ACK retries (1, 2, 4... s), which its client sees
         # as a request taking seconds. Linux caps it at net.core.somaxconn.
