@@ -645,6 +645,9 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
             self._penalty_until = self.loop.time() + refusal.penalty_s
 
         def _response_done(self, scope: dict[str, Any]) -> None:
+            # The whole response is written: out now, not on the loop's next turn (under load a
+            # turn is milliseconds, and every answer would wait one).
+            self.transport.flush()  # type: ignore[attr-defined]
             # After a 429, what the client sends within the penalty is held until it ends (a
             # client honouring Retry-After never meets it: no work for the server either way).
             penalty = scope.pop(PENALTY_KEY, None)
