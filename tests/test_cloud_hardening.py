@@ -264,8 +264,20 @@ def test_refusal_decided_from_headers_keeps_the_connection(tmp_path):
 
 
 def test_connections_over_the_cap_get_429_at_connect_and_a_freed_place_is_reused():
-    with ServerUnderTest({"kws-large": {}}, ["--max-connections", "4"]) as srv:
-        held = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(4)]
+    # A long keep-alive: the held connections stay open however slow this machine is.
+    flags = ["--max-connections", "4", "--keep-alive-s", "120"]
+    with ServerUnderTest({"kws-large": {}}, flags) as srv:
+        held: list[socket.socket] = []
+        end = time.monotonic() + 60
+        while len(held) < 4:  # each one answered on it: open and counted by the server
+            assert time.monotonic() < end
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+            s.sendall(http_request("GET", "/v2/health/live"))
+            if read_response(s).status == 200:
+                held.append(s)
+            else:  # refused: the readiness checks' connections were still being closed
+                s.close()
+                time.sleep(0.05)
         try:
             with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
                 r = read_response(s)  # answered before it sent anything
