@@ -70,13 +70,13 @@ def error_headers(exc: OipError) -> dict[str, str]:
     if exc.status == 401:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, Overloaded):
-        return {"Retry-After": str(retry_after_header_s(exc))}
+        return {"Retry-After": str(retry_after_header_s(exc.retry_after_s))}
     return {}
 
 
-def retry_after_header_s(exc: Overloaded) -> int:
+def retry_after_header_s(seconds: float) -> int:
     """Retry-After in whole seconds (RFC 9110 allows no fractions), at least 1."""
-    return max(1, round(exc.retry_after_s))
+    return max(1, round(seconds))
 
 
 class BodyReader:
@@ -289,7 +289,7 @@ class FastPath:
         except OipError as exc:
             status, body, headers = exc.status, error_body(exc.message), error_headers(exc)
             if isinstance(exc, Overloaded):
-                scope[PENALTY_KEY] = min(retry_after_header_s(exc), self.limits.overload_penalty_s)
+                scope[PENALTY_KEY] = self._penalty_s(exc)
         except ClientClosed:
             status = CLIENT_CLOSED
         except asyncio.CancelledError:
@@ -345,7 +345,7 @@ class FastPath:
         if length is None or not length.isdigit() or int(length) > self.limits.max_discard_bytes:
             return None  # chunked or large: the ordinary path reads or refuses it
         if ex.full:  # the common refusal: one dict lookup once built
-            key = (ex, max(1, round(ex.retry_after_s())))
+            key = (ex, retry_after_header_s(ex.retry_after_s()))
             refusal = self._full_answers.get(key)
             if refusal is None:
                 refusal = self._full_answers[key] = self._early_refusal(ex.overloaded())
@@ -365,8 +365,11 @@ class FastPath:
         body = error_body(exc.message)
         raw = [(k.encode(), v.encode()) for k, v in hdrs.items()]
         raw.append((b"content-length", str(len(body)).encode()))
-        penalty = min(retry_after_header_s(exc), self.limits.overload_penalty_s)
-        return EarlyRefusal(raw_response(429, raw, body), penalty)
+        return EarlyRefusal(raw_response(429, raw, body), self._penalty_s(exc))
+
+    def _penalty_s(self, exc: Overloaded) -> float:
+        """How long what a refused connection sends next is held: until its Retry-After."""
+        return min(retry_after_header_s(exc.retry_after_s), self.limits.overload_penalty_s)
 
     def _count_early_refusal(self, name: str) -> None:
         self.plane.metrics.count_refusal(self.plane.metrics.label(name))
