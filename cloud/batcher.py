@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from edgesplit.cloud.errors import OipError, Overloaded, Unavailable
 from edgesplit.cloud.metrics import Metrics
+from edgesplit.cloud.retry_after import RetryAfter
 
 
 @dataclass
@@ -55,7 +56,9 @@ class Executor:
     idle about two thirds of the time with its queue full.
     """
 
-    def __init__(self, model: Any, metrics: Metrics, label: str, batching: bool) -> None:
+    def __init__(
+        self, model: Any, metrics: Metrics, label: str, batching: bool, retry: RetryAfter
+    ) -> None:
         self.model, self.metrics, self.label = model, metrics, label
         # The labelled children, kept (``labels()`` takes a lock and builds a key each call).
         self._depth = metrics.queue_depth.labels(label)
@@ -71,6 +74,7 @@ class Executor:
         # Counted on the event loop only (reserve / release).
         self.capacity = self.max_queue + self.instances * self.max_batch
         self.admitted = 0
+        self.retry = retry  # Retry-After for this model's 429s
         # The queue, the running counts and the stop flag are shared with the instance threads.
         self.queue: deque[_Item] = deque()
         self._cond = threading.Condition()
@@ -104,26 +108,28 @@ class Executor:
         if not self._accepting and late:
             raise Unavailable("server is shutting down; this request would not be served")
         if self.full:
-            raise self.overloaded()
+            raise self.overloaded(self.refuse())
         self.admitted += 1
 
     @property
     def full(self) -> bool:
         return self.admitted >= self.capacity
 
-    def overloaded(self) -> Overloaded:
+    def refuse(self) -> int:
+        """One 429, counted: its Retry-After in whole seconds, at least the time the queue as it
+        is now takes to drain (see :mod:`edgesplit.cloud.retry_after`)."""
+        return self.retry.refuse(self.expected_wait_s())
+
+    def overloaded(self, retry_after_s: int) -> Overloaded:
         return Overloaded(
             f"model '{self.label}' has {self.admitted} requests admitted (max_queue_size "
             f"{self.max_queue} + {self.capacity - self.max_queue} running); retry later",
-            retry_after_s=self.retry_after_s(),
+            retry_after_s=retry_after_s,
         )
-
-    def retry_after_s(self) -> float:
-        """When to come back: once the queue as it is now has drained, and at least 1 s."""
-        return max(1.0, self.expected_wait_s())
 
     def release(self) -> None:
         self.admitted -= 1
+        self.retry.freed()
 
     # -- execution -------------------------------------------------------------------------
     async def infer(self, inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:

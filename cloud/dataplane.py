@@ -30,6 +30,7 @@ from edgesplit.cloud.protocol import (
     to_parsed,
 )
 from edgesplit.cloud.repository import Repository
+from edgesplit.cloud.retry_after import RetryAfter
 
 log = logging.getLogger("edgesplit.cloud")
 T = TypeVar("T")
@@ -109,7 +110,10 @@ class DataPlane:
                 for version, model in entry.versions.items():
                     limits = ModelLimits(entry.config, model.inputs, self.limits)
                     batching = await loop.run_in_executor(self.pool, self._decide_batching, model)
-                    ex = Executor(model, self.metrics, name, batching)
+                    retry = RetryAfter(
+                        self.limits.overload_penalty_s, self.limits.refusals_per_answer
+                    )
+                    ex = Executor(model, self.metrics, name, batching, retry)
                     ex.start()
                     self.model_limits[(name, version)] = limits
                     self.executors[(name, version)] = ex

@@ -31,6 +31,7 @@ from edgesplit.cloud.dataplane import Admission, DataPlane
 from edgesplit.cloud.errors import ClientClosed, OipError, Overloaded, ReadTimeout, TooLarge
 from edgesplit.cloud.limits import Limits
 from edgesplit.cloud.metrics import CLIENT_CLOSED
+from edgesplit.cloud.retry_after import whole_seconds
 from prometheus_client import CONTENT_TYPE_LATEST
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -70,13 +71,8 @@ def error_headers(exc: OipError) -> dict[str, str]:
     if exc.status == 401:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, Overloaded):
-        return {"Retry-After": str(retry_after_header_s(exc.retry_after_s))}
+        return {"Retry-After": str(whole_seconds(exc.retry_after_s))}
     return {}
-
-
-def retry_after_header_s(seconds: float) -> int:
-    """Retry-After in whole seconds (RFC 9110 allows no fractions), at least 1."""
-    return max(1, round(seconds))
 
 
 class BodyReader:
@@ -345,10 +341,11 @@ class FastPath:
         if length is None or not length.isdigit() or int(length) > self.limits.max_discard_bytes:
             return None  # chunked or large: the ordinary path reads or refuses it
         if ex.full:  # the common refusal: one dict lookup once built
-            key = (ex, retry_after_header_s(ex.retry_after_s()))
-            refusal = self._full_answers.get(key)
+            seconds = ex.refuse()
+            refusal = self._full_answers.get((ex, seconds))
             if refusal is None:
-                refusal = self._full_answers[key] = self._early_refusal(ex.overloaded())
+                refusal = self._early_refusal(ex.overloaded(seconds))
+                self._full_answers[(ex, seconds)] = refusal
             self._count_early_refusal(name)
             return refusal
         try:
@@ -369,7 +366,7 @@ class FastPath:
 
     def _penalty_s(self, exc: Overloaded) -> float:
         """How long what a refused connection sends next is held: until its Retry-After."""
-        return min(retry_after_header_s(exc.retry_after_s), self.limits.overload_penalty_s)
+        return min(whole_seconds(exc.retry_after_s), self.limits.overload_penalty_s)
 
     def _count_early_refusal(self, name: str) -> None:
         self.plane.metrics.count_refusal(self.plane.metrics.label(name))
@@ -636,7 +633,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
         def on_message_complete(self) -> None:
             if self._discarding:
                 self._discarding = False
-                self._arm_header_timer()
+                self._arm_header_timer(self._idle_s())
                 return
             super().on_message_complete()
 
@@ -657,7 +654,12 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
             self._penalty_until = self.loop.time() + penalty if penalty else 0.0
             self.on_response_complete()
             if not self.transport.is_closing() and not self.pipeline:
-                self._arm_header_timer()
+                self._arm_header_timer(self._idle_s())
+
+        def _idle_s(self) -> float:
+            """Idle time allowed from now: keep-alive, after the Retry-After of a 429 (a client
+            told to come back in 5 s must not find its connection closed at 5 s)."""
+            return limits.keep_alive_s + max(0.0, self._penalty_until - self.loop.time())
 
         def _end_penalty(self) -> None:
             self._penalty_until = 0.0

@@ -48,8 +48,13 @@ class Limits:
     max_connections: int = 8192
     # After a 429, what that connection sends before its Retry-After has passed is read when it
     # has, at most this long after: a client ignoring Retry-After costs no more than one
-    # honouring it (Retry-After is whole seconds, so this is usually 1 s).
+    # honouring it. Also the most a full model's Retry-After is lengthened to spread refused
+    # clients' returns (below); the queue's own drain time may make it longer.
     overload_penalty_s: float = 5.0
+    # Retry-After is set so that refused clients honouring it come back at about this many per
+    # answer (cloud/retry_after.py): a 429 costs the event loop ~1/4 of an answer here, so
+    # refusals then take at most ~1/8 of its time however many clients wait.
+    refusals_per_answer: float = 0.5
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -1,0 +1,95 @@
+"""Retry-After spreads refused clients' returns (cloud/retry_after.py), on a simulated clock."""
+
+from __future__ import annotations
+
+import heapq
+import random
+
+import pytest
+from edgesplit.cloud.retry_after import WINDOW_S, RetryAfter, whole_seconds
+
+
+def _overload(
+    waiting: int, answers_per_s: float, seconds: float = 40.0, cap_s: float = 5.0
+) -> tuple[float, list[int]]:
+    """``waiting`` clients honouring Retry-After against a full queue that frees
+    ``answers_per_s`` places a second, each retaken at once by the client it answered (as in a
+    closed loop): every return is refused. Returns refusals per answer over the last half of
+    the run and the Retry-After values given in it."""
+    now = 0.0
+    ra = RetryAfter(cap_s, 0.5, clock=lambda: now)
+    rng = random.Random(7)
+    returns = [(rng.uniform(0, 0.5), i) for i in range(waiting)]
+    heapq.heapify(returns)
+    gap = 1.0 / answers_per_s
+    next_answer, half = gap, seconds / 2
+    refusals = answers = 0
+    given: list[int] = []
+    while returns[0][0] < seconds or next_answer < seconds:
+        if next_answer <= returns[0][0]:
+            now = next_answer
+            ra.freed()
+            answers += now >= half
+            next_answer += gap
+            continue
+        now, client = heapq.heappop(returns)
+        seconds_given = ra.refuse(0.1)  # a queue that drains in 0.1 s
+        if now >= half:
+            refusals += 1
+            given.append(seconds_given)
+        heapq.heappush(returns, (now + seconds_given, client))
+    return refusals / answers, given
+
+
+def test_many_waiting_clients_come_back_at_about_half_an_answer_each():
+    # The overload bench's shipped case: 5 120 clients, 514 places, ~2 800 answers/s.
+    per_answer, given = _overload(4608, 2800)
+    # 4 608 / (0.5 x 2 800) = 3.3 s, rounded up to whole seconds: 4 s, 0.41 refusals per answer.
+    assert set(given) == {4}
+    assert 0.3 < per_answer <= 0.5
+    # Told 1 s each, the same clients came back 1.65 times per answer.
+    assert 3 * per_answer < 4608 / 2800
+
+
+def test_a_small_overload_keeps_one_second():
+    per_answer, given = _overload(100, 3000)
+    assert set(given) == {1}
+    assert per_answer == pytest.approx(100 / 3000, rel=0.1)
+
+
+def test_retry_after_is_capped_and_never_below_the_queues_drain():
+    _, given = _overload(4608, 300)  # 31 s by the estimate
+    assert set(given) == {5}
+    now = 0.0
+    ra = RetryAfter(5.0, 0.5, clock=lambda: now)
+    assert ra.refuse(0.2) == 1  # nothing known yet: at least 1 s
+    assert ra.refuse(7.2) == 8  # the queue as it is drains in 7.2 s: not sooner, cap or not
+
+
+def test_refusing_while_nothing_is_answered_gives_the_cap():
+    now = 0.0
+    ra = RetryAfter(5.0, 0.5, clock=lambda: now)
+    for _ in range(100):
+        ra.refuse(0.0)
+    now = WINDOW_S * 1.1
+    assert ra.refuse(0.0) == 5
+
+
+def test_after_a_quiet_spell_the_old_load_is_forgotten():
+    now = 0.0
+    ra = RetryAfter(5.0, 0.5, clock=lambda: now)
+    for i in range(2000):  # 2 000 refusals in 0.6 s, 100 answers
+        now = i * 0.0003
+        ra.refuse(0.0)
+        if i % 20 == 0:
+            ra.freed()
+    now = 0.61
+    assert ra.refuse(0.0) == 5
+    for i in range(3000):  # a minute of answers and no refusal
+        now = 1 + i * 0.02
+        ra.freed()
+    assert ra.refuse(0.0) == 1
+
+
+def test_whole_seconds_round_up():
+    assert [whole_seconds(s) for s in (0.0, 0.2, 1.0, 1.01, 2.5, 3.0)] == [1, 1, 1, 2, 3, 3]
