@@ -292,45 +292,49 @@ async def _client(
 ) -> None:
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     reader = writer = None
-    while (n := budget.take()) is not None:
-        try:
-            if writer is None:
-                reader, writer = await asyncio.open_connection(HOST, port)
-            assert reader is not None
-            t0 = time.monotonic()
-            data = request.replace(NAME_SLOT, b"u%d" % n) if NAME_SLOT in request else request
-            writer.write(data)
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split()[1])
-            hdrs = {
-                k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])
-            }
-            await reader.readexactly(int(hdrs.get("content-length", "0")))
-            t1 = time.monotonic()
-            if budget.left is None and t1 > budget.end:
-                break  # finished after the window: not counted
-            if budget.counts(t1):
-                res.statuses[status] = res.statuses.get(status, 0) + 1
-                if status == 200:
-                    res.ok += 1
-                    res.ok_latency_ms.append((t1 - t0) * 1e3)
-                    if SERVER_MS_HEADER in hdrs:
-                        res.server_ms.append(float(hdrs[SERVER_MS_HEADER]))
-            if hdrs.get("connection") == "close":
-                writer.close()
+    try:
+        while (n := budget.take()) is not None:
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(HOST, port)
+                assert reader is not None
+                t0 = time.monotonic()
+                data = request.replace(NAME_SLOT, b"u%d" % n) if NAME_SLOT in request else request
+                writer.write(data)
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                status = int(lines[0].split()[1])
+                hdrs = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (x.partition(":") for x in lines[1:])
+                }
+                await reader.readexactly(int(hdrs.get("content-length", "0")))
+                t1 = time.monotonic()
+                if budget.left is None and t1 > budget.end:
+                    break  # finished after the window: not counted
+                if budget.counts(t1):
+                    res.statuses[status] = res.statuses.get(status, 0) + 1
+                    if status == 200:
+                        res.ok += 1
+                        res.ok_latency_ms.append((t1 - t0) * 1e3)
+                        if SERVER_MS_HEADER in hdrs:
+                            res.server_ms.append(float(hdrs[SERVER_MS_HEADER]))
+                if hdrs.get("connection") == "close":
+                    writer.close()
+                    writer = None
+                if status == 429:  # no later than the window's end: nothing after it counts
+                    wait = min(float(hdrs.get("retry-after", "1")), retry_cap_s)
+                    await asyncio.sleep(min(wait, max(0.0, budget.end - time.monotonic())))
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                if budget.counts(time.monotonic()):
+                    res.connection_errors += 1
+                if writer is not None:
+                    writer.close()
                 writer = None
-            if status == 429:
-                await asyncio.sleep(min(float(hdrs.get("retry-after", "1")), retry_cap_s))
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            if budget.counts(time.monotonic()):
-                res.connection_errors += 1
-            if writer is not None:
-                writer.close()
-            writer = None
-            await asyncio.sleep(0.01)
-    if writer is not None:
-        writer.close()
+                await asyncio.sleep(0.01)
+    finally:  # also when cancelled at the end of the window
+        if writer is not None:
+            writer.close()
 
 
 async def _drive(
@@ -348,10 +352,17 @@ async def _drive(
     budget = _Budget(start, start + duration_s, total)
     res = DriveResult(clients, duration_s)
     tasks = [
-        _client(port, request, budget, retry_cap_s, res, now + ramp * i / clients)
+        asyncio.ensure_future(
+            _client(port, request, budget, retry_cap_s, res, now + ramp * i / clients)
+        )
         for i in range(clients)
     ]
-    await asyncio.gather(*tasks)
+    # An answer after the window's end is not counted: a client still waiting then (on a
+    # request the server holds for ignoring Retry-After, say) is stopped a second after it.
+    _, late = await asyncio.wait(tasks, timeout=max(0.0, budget.end - time.monotonic()) + 1.0)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
     if total is not None:
         res.duration_s = time.monotonic() - now
     return res

@@ -94,7 +94,7 @@ def run_overload(
     factor: int = 10,
     window_s: float = 1.5,
     rounds: int = 9,
-    retry_caps_s: tuple[float, ...] = (1.0, 0.05),
+    retry_caps_s: tuple[float, ...] = (10.0, 0.05),
     warmup_s: float = 0.5,
     log: Callable[[str], None] = lambda _m: None,
     server_nice: int | None = SERVER_NICE,
