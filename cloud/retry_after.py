@@ -6,12 +6,16 @@ callbacks and a write (~25-50 us), an answer ~135-170 us. At 10x overload of a 5
 loop's time went to refusing them rather than answering: goodput fell to 0.67x of saturation.
 
 So Retry-After spreads the refused clients' returns: with ``waiting`` clients inside a
-Retry-After they were given and places freed at ``answers`` a second, Retry-After = waiting /
-(``refusals_per_answer`` x answers) brings those clients back, if they honour it, at about
-``refusals_per_answer`` per answer, however many they are. The waiting are counted, not
+Retry-After they were given and places freed at ``answers`` a second, a mean Retry-After of
+T = waiting / (``refusals_per_answer`` x answers) brings those clients back, if they honour it, at
+about ``refusals_per_answer`` per answer, however many they are. The waiting are counted, not
 estimated (each 429's expiry, in tenths of a second), so a Retry-After never feeds back into its
-own estimate; the answer rate is smoothed over half-second windows. It is at least the time the
-queue as it is takes to drain, at least 1 s, and the spread part at most ``cap_s``.
+own estimate; the answer rate is smoothed over half-second windows.
+
+Clients refused in one burst and told the same time would come back in one burst (a herd: a
+stall of the loop for everyone admitted), so successive 429s get T x 0.5 ... T x 1.5 in an even,
+deterministic sequence (golden-ratio steps): a burst returns spread over a whole T. Every value is
+at least 1 s and the time the queue as it is takes to drain; the spread values at most ``cap_s``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable
 
 WINDOW_S = 0.5  # rates are taken over at least this long
 STALE_WINDOWS = 4  # a window this many times longer (no 429 for a while): start afresh
+GOLDEN = (5**0.5 - 1) / 2  # steps of it modulo 1 fill [0, 1) evenly, in any stretch of them
 
 
 def whole_seconds(seconds: float) -> int:
@@ -40,7 +45,8 @@ class RetryAfter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cap_s, self.refusals_per_answer, self._clock = cap_s, refusals_per_answer, clock
-        self.spread_s = 0.0
+        self.spread_s = 0.0  # T, the mean Retry-After that spreads the waiting clients' returns
+        self._turn = 0.0  # where the next 429 is in the spread, in [0, 1)
         self._rate = 0.0  # smoothed places freed per second
         self._t0 = clock()
         self._freed = 0  # places freed in this window
@@ -55,7 +61,8 @@ class RetryAfter:
         now = self._clock()
         if now - self._t0 >= WINDOW_S:
             self._roll(now)
-        seconds = whole_seconds(max(floor_s, self.spread_s))
+        self._turn = (self._turn + GOLDEN) % 1.0
+        seconds = whole_seconds(max(floor_s, self.spread_s * (0.5 + self._turn)))
         tenth = int((now + seconds) * 10)
         self._expiring[tenth] = self._expiring.get(tenth, 0) + 1
         self._waiting += 1
@@ -72,6 +79,7 @@ class RetryAfter:
         if not self._waiting:
             self.spread_s = 0.0
         elif self._rate <= 0:  # refusing and answering nothing: come back as late as we say
-            self.spread_s = self.cap_s
+            self.spread_s = self.cap_s / 1.5
         else:
-            self.spread_s = min(self.cap_s, self._waiting / (self.refusals_per_answer * self._rate))
+            t = self._waiting / (self.refusals_per_answer * self._rate)
+            self.spread_s = min(self.cap_s / 1.5, t)  # its largest spread value: cap_s
