@@ -48,13 +48,16 @@ class Limits:
     max_connections: int = 8192
     # After a 429, what that connection sends before its Retry-After has passed is read when it
     # has, at most this long after: a client ignoring Retry-After costs no more than one
-    # honouring it. Also the most a full model's Retry-After is lengthened to spread refused
-    # clients' returns (below); the queue's own drain time may make it longer.
-    overload_penalty_s: float = 5.0
+    # honouring it. Also the longest Retry-After given to spread refused clients' returns
+    # (below; the queue's own drain time may make one longer): 5 120 clients against
+    # kws-large's 512 places and ~2 700 answers/s here need a mean of 6.8 s, spread to 3.4-10 s.
+    overload_penalty_s: float = 10.0
     # Retry-After is set so that refused clients honouring it come back at about this many per
-    # answer (cloud/retry_after.py): a 429 costs the event loop ~1/4 of an answer here, so
-    # refusals then take at most ~1/8 of its time however many clients wait.
-    refusals_per_answer: float = 0.5
+    # answer (cloud/retry_after.py). Measured here at 10x overload (queue 512, one core busy): a
+    # 429 costs the server ~40 us of event loop and ~150 us of CPU in all (the loopback TCP of
+    # both reads and writes included), an answer ~370 us: at 0.5 per answer goodput was
+    # 0.78-0.86x of saturation; at 0.25 a refusal's cost is ~10 % of the answers'.
+    refusals_per_answer: float = 0.25
 
     def __post_init__(self) -> None:
         for f in fields(self):

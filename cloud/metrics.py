@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.gc_collector import GCCollector
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -22,6 +23,9 @@ class Metrics:
     def __init__(self, models: Iterable[str] = ()) -> None:
         self.models = frozenset(models)
         self.registry = CollectorRegistry()
+        # python_gc_*: collections and their yield per generation (a collector's pauses hold
+        # every request; see cloud/http.py GC_YOUNG_THRESHOLD).
+        GCCollector(registry=self.registry)
         self.requests = Counter(
             "edgesplit_requests",
             "Inference requests by model and HTTP status (499 = client closed)",
