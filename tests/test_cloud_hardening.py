@@ -341,7 +341,6 @@ def test_retry_after_grows_with_the_clients_refused_and_is_capped(tmp_path):
                 r = raw_exchange(srv.port, request)
                 if r is not None and r.status == 429:
                     seen.append(int(r.headers["retry-after"]))
-            assert seen[0] == 1  # nothing known at first
             assert 2 <= seen[-1] <= srv.plane.limits.overload_penalty_s
         finally:
             full.close()
