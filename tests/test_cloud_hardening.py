@@ -271,10 +271,7 @@ def test_refusal_decided_from_headers_keeps_the_connection(tmp_path):
                 assert time.monotonic() < end
                 time.sleep(0.01)
             with socket.create_connection(("127.0.0.1", srv.port), timeout=60) as s:
-                # Refused from its headers: a small body, so it arrives whole with them (a
-                # larger one's rest would be held through the Retry-After, arming the idle
-                # timer only after it).
-                s.sendall(http_request("POST", "/v2/models/glasses-ocr/infer", b"{}"))
+                s.sendall(request)
                 refused = read_response(s)
                 assert refused.status == 429 and int(refused.headers["retry-after"]) >= 1
                 assert "retry later" in json.loads(refused.body)["error"]
@@ -325,7 +322,7 @@ class _FullQueue:
 
 def test_retry_after_grows_with_the_clients_refused_and_is_capped(tmp_path):
     """Refused over and over by a full queue, clients are told to come back later than 1 s,
-    so that, honouring it, they return at about half a client per answer (cloud/retry_after.py;
+    so that, honouring it, they return at about a quarter per answer (cloud/retry_after.py;
     unit-tested on a simulated clock in tests/test_retry_after.py): here hundreds refused per
     second against a few OCR answers a second give the cap, ``overload_penalty_s``."""
     repo = Repository(write_repo(tmp_path, {"glasses-ocr": {**OCR_PIPELINE, "max_queue_size": 1}}))
