@@ -237,16 +237,17 @@ class Executor:
                     kept.append(item)
             self.queue = kept
         for item in refused:
-            self._refuse(item)
+            self._unserved(item)
 
     def refuse_queued(self) -> None:
         """The drain deadline: everything still queued gets 503 instead of a cancelled 500."""
         with self._cond:
             queued, self.queue = list(self.queue), deque()
         for item in queued:
-            self._refuse(item)
+            self._unserved(item)
 
-    def _refuse(self, item: _Item) -> None:
+    def _unserved(self, item: _Item) -> None:
+        """503 for a queued request the drain will not reach (a 429 is :meth:`refuse`)."""
         if not item.future.done():
             item.future.set_exception(
                 Unavailable("server is shutting down; this request was not served")

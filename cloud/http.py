@@ -313,7 +313,7 @@ class FastPath:
         elapsed = time.monotonic() - t0
         metrics.record(name, status, elapsed)
         if status == 429:
-            self._log_refusal(name)
+            self._log_refusal(metrics.label(name))
         else:
             self._log_infer(name, version, status, elapsed)
         if status == CLIENT_CLOSED:
@@ -379,13 +379,13 @@ class FastPath:
         return min(whole_seconds(exc.retry_after_s), self.limits.overload_penalty_s)
 
     def _count_early_refusal(self, name: str) -> None:
-        self.plane.metrics.count_refusal(self.plane.metrics.label(name))
-        self._log_refusal(name)
+        label = self.plane.metrics.label(name)
+        self.plane.metrics.count_refusal(label)
+        self._log_refusal(label)
 
-    def _log_refusal(self, name: str) -> None:
+    def _log_refusal(self, label: str) -> None:
         """429s are summed into one log line per ``REFUSAL_LOG_S``: an overload must not turn
         into a flood of log writes (each a system call on the event loop) on top of itself."""
-        label = self.plane.metrics.label(name)
         self._refused[label] = self._refused.get(label, 0) + 1
         if self._refused_timer is None:
             loop = asyncio.get_running_loop()

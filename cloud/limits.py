@@ -50,7 +50,8 @@ class Limits:
     # has, at most this long after: a client ignoring Retry-After costs no more than one
     # honouring it. Also the longest Retry-After given to spread refused clients' returns
     # (below; the queue's own drain time may make one longer): 5 120 clients against
-    # kws-large's 512 places and ~2 700 answers/s here need a mean of 6.8 s, spread to 3.4-10 s.
+    # kws-large's 512 places and ~2 700 answers/s here want a mean of 6.8 s; it is held to
+    # 10 / 1.5 = 6.7 s, so that the values, spread over 0.5-1.5x it, stay within 3.3-10 s.
     overload_penalty_s: float = 10.0
     # Retry-After is set so that refused clients honouring it come back at about this many per
     # answer (cloud/retry_after.py). Measured here at 10x overload (queue 512, one core busy): a

@@ -208,8 +208,9 @@ def run_overloads(log: Callable[[str], None] = lambda _m: None) -> dict[str, dic
     ~27 ms drain, so its bound leaves 2 x the unloaded p99 for a full queue's jitter) and as
     shipped (512: the issue's 5 120 clients against kws-large's own queue, a ~0.2-0.4 s drain),
     with windows of several drains each. Its warm-up and windows are 5 s: the 5 120 connections
-    open over a 0.5 s ramp, and clients refused at 10x overload are told to come back in up to
-    5 s (``cloud.retry_after``), so a window holds at least one whole round of their returns.
+    open over a 0.5 s ramp, and clients refused at 10x overload are told to come back in 4-10 s
+    (a mean of ~7 s, ``cloud.retry_after``), so warm-up and window together hold a whole round
+    of their returns.
     (Before the server accepted every queued connection at once, the first requests of the last
     ones accepted finished up to 6.8 s after they were sent; see ``cloud.http.GreedyAcceptor``.)"""
     big = shipped_config().max_queue_size
