@@ -50,6 +50,7 @@ PENALTY_KEY = "edgesplit.penalty_s"  # set in the scope by FastPath, read by the
 ADMISSION_KEY = "edgesplit.admission"  # set in the scope by the protocol, read by FastPath
 SERVER_MS = "Edgesplit-Server-Ms"  # response header: ms from request headers to the answer
 REFUSAL_LOG_S = 1.0  # 429s are summed into one log line per this many seconds
+HELD_BYTES = 64 * 1024  # read from a connection within its 429's penalty before reading pauses
 
 
 def error_body(message: str) -> bytes:
@@ -546,13 +547,16 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
             if self._refused_cap:
                 return
             if self._penalty_until and self.loop.time() < self._penalty_until:
-                # A client that got 429 and did not wait: hold what it sent, unread, until its
-                # penalty ends; it costs the server nothing meanwhile.
-                self._held += data
-                if len(self._held) == len(data):
-                    self.flow.pause_reading()
+                # A client that got 429 and did not wait: hold what it sent, unparsed, until its
+                # penalty ends; it costs the server nothing meanwhile. The socket is still read
+                # (up to HELD_BYTES), so a client that gives up and closes is seen to go at once:
+                # its held request is dropped, not served to nobody when the penalty ends.
+                if not self._held:
                     self._cancel_header_timer()
                     self.loop.call_at(self._penalty_until, self._end_penalty)
+                self._held += data
+                if len(self._held) > HELD_BYTES:
+                    self.flow.pause_reading()
                 return
             try:
                 self.parser.feed_data(data)
@@ -682,7 +686,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                 self.data_received(held)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._deadline = 0.0
+            self._deadline, self._held = 0.0, b""
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None

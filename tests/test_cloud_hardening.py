@@ -370,6 +370,53 @@ def test_a_connection_told_to_wait_is_kept_for_its_wait_plus_keep_alive(tmp_path
             full.close()
 
 
+def _open_ports(srv: ServerThread) -> set[int]:
+    """Client ports of the connections the server holds (read from the test's thread: the
+    loop may change the set meanwhile, so copied again until a copy completes)."""
+    while True:
+        try:
+            conns = list(srv.server.server_state.connections)
+            break
+        except RuntimeError:  # changed size during the copy
+            continue
+    return {p.transport.get_extra_info("peername")[1] for p in conns if p.transport}
+
+
+def test_a_client_closing_within_its_penalty_is_let_go_at_once(tmp_path):
+    """What a refused client sends before its Retry-After is held, unparsed, until it has
+    passed; a client that then gives up and closes is seen to go at once (its connection and
+    held request dropped), not kept for the rest of the penalty and served to nobody."""
+    repo = Repository(write_repo(tmp_path, {"glasses-ocr": {**OCR_PIPELINE, "max_queue_size": 1}}))
+    body, hdrs = binary_body({"image": render_frame(2).image})
+    request = http_request("POST", "/v2/models/glasses-ocr/infer", body, hdrs)
+    with ServerThread(repo) as srv:
+        full = _FullQueue(srv, request)
+        try:
+            end = time.monotonic() + 60
+            while True:  # until a 429 gives a penalty long enough to tell "at once" from it
+                assert time.monotonic() < end
+                s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
+                s.sendall(http_request("POST", "/v2/models/glasses-ocr/infer", b"{}"))
+                refused = read_response(s)
+                if refused.status == 429 and int(refused.headers["retry-after"]) >= 4:
+                    break
+                s.close()
+            t_refused = time.monotonic()
+            port = s.getsockname()[1]
+            # Ignoring Retry-After, a small request: held (and the socket read on, up to
+            # HELD_BYTES, so that its close is seen).
+            s.sendall(http_request("POST", "/v2/models/glasses-ocr/infer", b"{}"))
+            time.sleep(0.2)
+            assert port in _open_ports(srv)
+            s.close()
+            while port in _open_ports(srv):
+                # Well within the penalty (>= 4 s): seen on the loop's next turns.
+                assert time.monotonic() - t_refused < 3.0
+                time.sleep(0.02)
+        finally:
+            full.close()
+
+
 def test_connections_over_the_cap_get_429_at_connect_and_a_freed_place_is_reused():
     # A long keep-alive: the held connections stay open however slow this machine is.
     flags = ["--max-connections", "4", "--keep-alive-s", "120"]
