@@ -10,6 +10,7 @@ call and splits the outputs back.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import deque
@@ -21,6 +22,9 @@ import numpy as np
 from edgesplit.cloud.errors import OipError, Overloaded, Unavailable
 from edgesplit.cloud.metrics import Metrics
 from edgesplit.cloud.retry_after import RetryAfter
+from edgesplit.cloud.standing_queue import StandingQueue
+
+log = logging.getLogger("edgesplit.cloud")
 
 
 @dataclass
@@ -30,6 +34,7 @@ class _Item:
     key: tuple
     future: asyncio.Future
     enqueued: float = field(default_factory=time.monotonic)
+    started: float = 0.0  # when its run began (set by the instance)
 
 
 def batch_key(inputs: dict[str, np.ndarray]) -> tuple:
@@ -75,6 +80,18 @@ class Executor:
         self.capacity = self.max_queue + self.instances * self.max_batch
         self.admitted = 0
         self.retry = retry  # Retry-After for this model's 429s
+        # While refusing, fewer are admitted if their waits stay long (a standing queue); two
+        # per instance keep every instance busy.
+        self._shedding = False
+        self._limit_gauge = metrics.admission_limit.labels(label)
+        self._limit_gauge.set(self.capacity)
+        self.standing = StandingQueue(
+            self.capacity,
+            2 * self.instances * self.max_batch,
+            target_s=cfg.standing_queue_target_ms / 1000.0,
+            returning=retry.waiting,
+            on_limit=self._limit_changed,
+        )
         # The queue, the running counts and the stop flag are shared with the instance threads.
         self.queue: deque[_Item] = deque()
         self._cond = threading.Condition()
@@ -113,33 +130,57 @@ class Executor:
 
     @property
     def full(self) -> bool:
-        return self.admitted >= self.capacity
+        return self.admitted >= self.standing.limit_now(time.monotonic())
 
     def refuse(self) -> int:
         """One 429, counted: its Retry-After in whole seconds, at least the time the queue as it
         is now takes to drain (see :mod:`edgesplit.cloud.retry_after`)."""
+        self.standing.refused()
         return self.retry.refuse(self.expected_wait_s())
 
     def overloaded(self, retry_after_s: int) -> Overloaded:
+        held = self.standing.limit
+        places = (
+            f"max_queue_size {self.max_queue} + {self.capacity - self.max_queue} running"
+            if held >= self.capacity
+            else f"held to {held} of {self.capacity} while its queue stands over "
+            f"{self.standing.target_s * 1e3:g} ms, standing_queue_target_ms"
+        )
         return Overloaded(
-            f"model '{self.label}' has {self.admitted} requests admitted (max_queue_size "
-            f"{self.max_queue} + {self.capacity - self.max_queue} running); retry later",
+            f"model '{self.label}' is full ({places}); retry later",
             retry_after_s=retry_after_s,
         )
+
+    def _limit_changed(self, limit: int) -> None:
+        """The gauge follows every change; the log only the start and end of shedding."""
+        self._limit_gauge.set(limit)
+        if self._shedding != (limit < self.capacity):
+            self._shedding = limit < self.capacity
+            fields = {"model": self.label, "admission_limit": limit, "capacity": self.capacity}
+            what = "standing queue shed" if self._shedding else "standing queue restored"
+            log.info(what, extra={"fields": fields})
 
     def release(self) -> None:
         self.admitted -= 1
         self.retry.freed()
 
     # -- execution -------------------------------------------------------------------------
-    async def infer(self, inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    async def infer(
+        self, inputs: dict[str, np.ndarray], size: int, admitted_at: float
+    ) -> dict[str, np.ndarray]:
+        """Queue and await one request; ``admitted_at``: when its place was taken."""
         fut = asyncio.get_running_loop().create_future()
+        item = _Item(inputs, size, batch_key(inputs), fut)
         with self._cond:
-            self.queue.append(_Item(inputs, size, batch_key(inputs), fut))
+            self.queue.append(item)
             depth = len(self.queue)
             self._cond.notify()
         self._depth.set(depth)
-        return await fut
+        try:
+            return await fut
+        finally:
+            if item.started:
+                self.standing.waited(item.started - admitted_at)
 
     def _instance(self) -> None:
         """One instance: take a batch, run it, hand the results to the loop; until stopped."""
@@ -195,6 +236,8 @@ class Executor:
     def _run_batch(self, batch: list[_Item]) -> None:
         total = sum(it.size for it in batch)
         t0 = time.monotonic()
+        for it in batch:
+            it.started = t0
         try:
             names = list(batch[0].inputs)
             merged = (

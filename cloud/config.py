@@ -16,6 +16,7 @@ UNITS = {
     "max_batch_size": "samples per batch (0 = no batch dimension)",
     "max_queue_delay_ms": "milliseconds",
     "max_queue_size": "requests",
+    "standing_queue_target_ms": "milliseconds (0 = never shed)",
     "intra_op_threads": "threads",
     "instances": "concurrent executions",
     "version": "positive integer",
@@ -80,6 +81,10 @@ class ModelConfig(BaseModel):
     instances: int = Field(1, ge=1, le=64)
     # Requests allowed to wait for an instance or a batch; beyond it the server answers 429.
     max_queue_size: int = Field(256, ge=1, le=1_000_000)
+    # While it is refusing requests, the model admits fewer than max_queue_size if their mean
+    # wait for a run stays over this (RFC 8289's 5 ms): a standing queue under overload only
+    # delays those admitted. 0: keep every place (a batch job that would rather wait).
+    standing_queue_target_ms: float = Field(5.0, ge=0, le=60_000)
     parameters: dict[str, Any] = {}
     inputs: dict[str, InputLimits] = {}
 

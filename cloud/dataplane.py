@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from edgesplit.cloud.batcher import Executor, probe_batch_efficiency
@@ -60,6 +60,7 @@ class Admission:
     content_length: int | None
     json_len: int | None
     released: bool = False
+    at: float = field(default_factory=time.monotonic)  # when the place was taken
 
     def release(self) -> None:
         if not self.released:
@@ -272,7 +273,7 @@ class DataPlane:
             timeout = min(timeout, t / 1e6)  # Triton: microseconds
         try:
             async with asyncio.timeout(timeout):
-                outputs = await adm.executor.infer(parsed.inputs, batch)
+                outputs = await adm.executor.infer(parsed.inputs, batch, adm.at)
         except TimeoutError:
             raise InferenceTimeout(f"inference did not finish within {timeout:g} s") from None
         out_size = sum(a.nbytes if a.dtype != object else a.size * 16 for a in outputs.values())

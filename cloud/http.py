@@ -51,6 +51,7 @@ ADMISSION_KEY = "edgesplit.admission"  # set in the scope by the protocol, read 
 SERVER_MS = "Edgesplit-Server-Ms"  # response header: ms from request headers to the answer
 REFUSAL_LOG_S = 1.0  # 429s are summed into one log line per this many seconds
 HELD_BYTES = 64 * 1024  # read from a connection within its 429's penalty before reading pauses
+FULL_ANSWERS_KEPT = 256  # built early 429s kept (per Retry-After and admission limit)
 
 
 def error_body(message: str) -> bytes:
@@ -193,9 +194,9 @@ class FastPath:
         self._settle: asyncio.Task | None = None
         self._refused: dict[str, int] = {}
         self._refused_timer: asyncio.TimerHandle | None = None
-        # A full model's early 429, built once per (executor, Retry-After): when full, its
-        # message (how many are admitted) is the same every time.
-        self._full_answers: dict[tuple[Any, int], EarlyRefusal] = {}
+        # A full model's early 429, built once per (executor, Retry-After, places): its message
+        # is the same every time.
+        self._full_answers: dict[tuple[Any, int, int], EarlyRefusal] = {}
         self.limits: Limits = plane.limits
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -353,10 +354,13 @@ class FastPath:
             return None  # chunked or large: the ordinary path reads or refuses it
         if ex.full:  # the common refusal: one dict lookup once built
             seconds = ex.refuse()
-            refusal = self._full_answers.get((ex, seconds))
+            key = (ex, seconds, ex.standing.limit)
+            refusal = self._full_answers.get(key)
             if refusal is None:
+                if len(self._full_answers) >= FULL_ANSWERS_KEPT:
+                    self._full_answers.clear()
                 refusal = self._early_refusal(ex.overloaded(seconds))
-                self._full_answers[(ex, seconds)] = refusal
+                self._full_answers[key] = refusal
             self._count_early_refusal(name)
             return refusal
         try:

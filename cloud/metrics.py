@@ -52,6 +52,13 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self.admission_limit = Gauge(
+            "edgesplit_admission_limit",
+            "Requests a model admits now: queue + instances, or fewer while a standing queue is "
+            "shed under overload (cloud/standing_queue.py)",
+            ["model"],
+            registry=self.registry,
+        )
         self.inflight = Gauge(
             "edgesplit_inflight_requests", "Inference requests being served", registry=self.registry
         )

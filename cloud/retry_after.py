@@ -68,14 +68,22 @@ class RetryAfter:
         self._waiting += 1
         return seconds
 
+    def waiting(self) -> int:
+        """Refused clients whose Retry-After has not yet run out: a wave still to come back."""
+        self._expire(self._clock())
+        return self._waiting
+
+    def _expire(self, now: float) -> None:
+        for tenth in [t for t in self._expiring if t + 1 <= now * 10]:  # wholly past
+            self._waiting -= self._expiring.pop(tenth)
+
     def _roll(self, now: float) -> None:
         dt = now - self._t0
         rate = self._freed / dt
         # After a quiet spell (no 429 for a while) the old rate is gone; else halve its weight.
         self._rate = rate if dt > STALE_WINDOWS * WINDOW_S else 0.5 * (self._rate + rate)
         self._t0, self._freed = now, 0
-        for tenth in [t for t in self._expiring if t + 1 <= now * 10]:  # wholly past
-            self._waiting -= self._expiring.pop(tenth)
+        self._expire(now)
         if not self._waiting:
             self.spread_s = 0.0
         elif self._rate <= 0:  # refusing and answering nothing: come back as late as we say

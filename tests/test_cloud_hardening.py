@@ -148,6 +148,52 @@ def test_young_collections_are_rare_under_a_full_queue():
         assert young_collections() - before < 20
 
 
+def test_a_standing_queue_is_shed_under_overload_and_restored_after():
+    """At 10x overload of a 128-place queue kws-large admits fewer (its requests' mean wait
+    held near ``standing_queue_target_ms``, cloud/standing_queue.py), so those admitted wait a
+    fraction of what a full queue makes them wait; as many clients as places are never
+    refused, and after a quiet spell every place is back."""
+
+    def admission_limit() -> float:
+        text = srv.get("/metrics").body.decode()
+        m = re.search(r'^edgesplit_admission_limit\{model="kws-large"\} (\S+)$', text, re.M)
+        assert m, text[:2000]
+        return float(m.group(1))
+
+    from edgesplit.cloud.loadgen import Driver
+    from edgesplit.cloud.stress import _kws_request
+
+    request, capacity = _kws_request(), 128 + 2  # queue + 2 instances, unbatched
+    model = {"kws-large": {"dynamic_batching": None, "max_queue_size": 128}}
+    with ServerUnderTest(model) as srv, Driver() as driver:
+        assert admission_limit() == capacity
+        full = driver.drive(srv.port, request, 128, 1.5, warmup_s=0.5)
+        assert full.ok > 200 and set(full.statuses) == {200}, full.statuses
+        assert admission_limit() == capacity  # a full queue, nobody refused: nothing shed
+        seen: list[float] = []
+        done = threading.Event()
+
+        def watch() -> None:  # the limit, every 0.1 s through the overload
+            while not done.wait(0.1):
+                seen.append(admission_limit())
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            over = driver.drive(srv.port, request, 1280, 2.0, retry_cap_s=10.0, warmup_s=1.0)
+        finally:
+            done.set()
+            watcher.join()
+        assert over.ok > 200 and over.statuses.get(429), over.statuses
+        assert min(seen) < capacity, seen
+        # Side by side, same server: measured ~5 ms against ~30 ms (at most half here, for a
+        # machine busy with other work).
+        assert over.server_p(50) < 0.5 * full.server_p(50), (over.server_p(50), full.server_p(50))
+        time.sleep(0.3)  # quiet: the next request finds every place
+        assert raw_exchange(srv.port, request, timeout_s=30).status == 200
+        assert admission_limit() == capacity
+
+
 def _wait_status(port: int, path: str, want: int, timeout_s: float = 30.0):
     """Poll until ``path`` answers ``want`` (generous: a loaded machine delays a process)."""
     end = time.monotonic() + timeout_s
