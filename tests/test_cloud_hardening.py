@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import jsonschema_rs
@@ -366,54 +368,59 @@ class _FullQueue:
             t.join(timeout=120)
 
 
+@contextmanager
+def _overloaded_ocr(
+    tmp_path: Path, settings: ServerSettings | None = None
+) -> Iterator[tuple[ServerThread, bytes]]:
+    """A server whose glasses-ocr has one queue place, kept full (:class:`_FullQueue`): the
+    server and the OCR request."""
+    repo = Repository(write_repo(tmp_path, {"glasses-ocr": {**OCR_PIPELINE, "max_queue_size": 1}}))
+    body, hdrs = binary_body({"image": render_frame(2).image})
+    request = http_request("POST", "/v2/models/glasses-ocr/infer", body, hdrs)
+    with ServerThread(repo, settings) as srv:
+        full = _FullQueue(srv, request)
+        try:
+            yield srv, request
+        finally:
+            full.close()
+
+
 def test_retry_after_grows_with_the_clients_refused_and_is_capped(tmp_path):
     """Refused over and over by a full queue, clients are told to come back later than 1 s,
     so that, honouring it, they return at about a quarter per answer (cloud/retry_after.py;
     unit-tested on a simulated clock in tests/test_retry_after.py): here hundreds refused per
     second against a few OCR answers a second give the cap, ``overload_penalty_s``."""
-    repo = Repository(write_repo(tmp_path, {"glasses-ocr": {**OCR_PIPELINE, "max_queue_size": 1}}))
-    body, hdrs = binary_body({"image": render_frame(2).image})
-    request = http_request("POST", "/v2/models/glasses-ocr/infer", body, hdrs)
-    with ServerThread(repo) as srv:
-        full = _FullQueue(srv, request)
-        try:
-            seen: list[int] = []
-            end = time.monotonic() + 60
-            while not seen or seen[-1] < 2:  # each refusal on a new connection: no read pause
-                assert time.monotonic() < end, seen[-20:]
-                r = raw_exchange(srv.port, request)
-                if r is not None and r.status == 429:
-                    seen.append(int(r.headers["retry-after"]))
-            assert 2 <= seen[-1] <= srv.plane.limits.overload_penalty_s
-        finally:
-            full.close()
+    with _overloaded_ocr(tmp_path) as (srv, request):
+        seen: list[int] = []
+        end = time.monotonic() + 60
+        while not seen or seen[-1] < 2:  # each refusal on a new connection: no read pause
+            assert time.monotonic() < end, seen[-20:]
+            r = raw_exchange(srv.port, request)
+            if r is not None and r.status == 429:
+                seen.append(int(r.headers["retry-after"]))
+        assert 2 <= seen[-1] <= srv.plane.limits.overload_penalty_s
 
 
 def test_a_connection_told_to_wait_is_kept_for_its_wait_plus_keep_alive(tmp_path):
     """Idle keep-alive counts from the end of the Retry-After a 429 gave: a client that waits
     as told must not find its connection closed for having waited."""
-    repo = Repository(write_repo(tmp_path, {"glasses-ocr": {**OCR_PIPELINE, "max_queue_size": 1}}))
-    body, hdrs = binary_body({"image": render_frame(2).image})
-    request = http_request("POST", "/v2/models/glasses-ocr/infer", body, hdrs)
     keep_alive_s = 2.0  # and Retry-After at most 2 s: a short test
     limits = Limits(keep_alive_s=keep_alive_s, overload_penalty_s=2.0)
-    with ServerThread(repo, ServerSettings(limits=limits)) as srv:
-        full = _FullQueue(srv, request)
-        try:
-            with socket.create_connection(("127.0.0.1", srv.port), timeout=60) as s:
-                # Refused from its headers: a small body, so it arrives whole with them (a
-                # larger one's rest would be held through the Retry-After, arming the idle
-                # timer only after it).
-                s.sendall(http_request("POST", "/v2/models/glasses-ocr/infer", b"{}"))
-                refused = read_response(s)
-                assert refused.status == 429
-                wait_s = int(refused.headers["retry-after"])
-                # Past keep-alive alone (idle since the 429), 0.8 s short of the two together.
-                time.sleep(wait_s + keep_alive_s - 0.8)
-                s.sendall(http_request("GET", "/v2/health/live"))
-                assert read_response(s).status == 200
-        finally:
-            full.close()
+    with (
+        _overloaded_ocr(tmp_path, ServerSettings(limits=limits)) as (srv, _request),
+        socket.create_connection(("127.0.0.1", srv.port), timeout=60) as s,
+    ):
+        # Refused from its headers: a small body, so it arrives whole with them (a
+        # larger one's rest would be held through the Retry-After, arming the idle
+        # timer only after it).
+        s.sendall(http_request("POST", "/v2/models/glasses-ocr/infer", b"{}"))
+        refused = read_response(s)
+        assert refused.status == 429
+        wait_s = int(refused.headers["retry-after"])
+        # Past keep-alive alone (idle since the 429), 0.8 s short of the two together.
+        time.sleep(wait_s + keep_alive_s - 0.8)
+        s.sendall(http_request("GET", "/v2/health/live"))
+        assert read_response(s).status == 200
 
 
 def _open_ports(srv: ServerThread) -> set[int]:
@@ -432,35 +439,28 @@ def test_a_client_closing_within_its_penalty_is_let_go_at_once(tmp_path):
     """What a refused client sends before its Retry-After is held, unparsed, until it has
     passed; a client that then gives up and closes is seen to go at once (its connection and
     held request dropped), not kept for the rest of the penalty and served to nobody."""
-    repo = Repository(write_repo(tmp_path, {"glasses-ocr": {**OCR_PIPELINE, "max_queue_size": 1}}))
-    body, hdrs = binary_body({"image": render_frame(2).image})
-    request = http_request("POST", "/v2/models/glasses-ocr/infer", body, hdrs)
-    with ServerThread(repo) as srv:
-        full = _FullQueue(srv, request)
-        try:
-            end = time.monotonic() + 60
-            while True:  # until a 429 gives a penalty long enough to tell "at once" from it
-                assert time.monotonic() < end
-                s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
-                s.sendall(http_request("POST", "/v2/models/glasses-ocr/infer", b"{}"))
-                refused = read_response(s)
-                if refused.status == 429 and int(refused.headers["retry-after"]) >= 4:
-                    break
-                s.close()
-            t_refused = time.monotonic()
-            port = s.getsockname()[1]
-            # Ignoring Retry-After, a small request: held (and the socket read on, up to
-            # HELD_BYTES, so that its close is seen).
+    with _overloaded_ocr(tmp_path) as (srv, _request):
+        end = time.monotonic() + 60
+        while True:  # until a 429 gives a penalty long enough to tell "at once" from it
+            assert time.monotonic() < end
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
             s.sendall(http_request("POST", "/v2/models/glasses-ocr/infer", b"{}"))
-            time.sleep(0.2)
-            assert port in _open_ports(srv)
+            refused = read_response(s)
+            if refused.status == 429 and int(refused.headers["retry-after"]) >= 4:
+                break
             s.close()
-            while port in _open_ports(srv):
-                # Well within the penalty (>= 4 s): seen on the loop's next turns.
-                assert time.monotonic() - t_refused < 3.0
-                time.sleep(0.02)
-        finally:
-            full.close()
+        t_refused = time.monotonic()
+        port = s.getsockname()[1]
+        # Ignoring Retry-After, a small request: held (and the socket read on, up to
+        # HELD_BYTES, so that its close is seen).
+        s.sendall(http_request("POST", "/v2/models/glasses-ocr/infer", b"{}"))
+        time.sleep(0.2)
+        assert port in _open_ports(srv)
+        s.close()
+        while port in _open_ports(srv):
+            # Well within the penalty (>= 4 s): seen on the loop's next turns.
+            assert time.monotonic() - t_refused < 3.0
+            time.sleep(0.02)
 
 
 def test_connections_over_the_cap_get_429_at_connect_and_a_freed_place_is_reused():
