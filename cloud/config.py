@@ -86,7 +86,7 @@ class ModelConfig(BaseModel):
     # standing queue under overload only delays those admitted. 0 (the default): every place
     # kept. Off unless measured: for kws-large (runs of ~0.2 ms, the event loop its limit) it
     # cut admitted p99 ~10x at the same goodput; for ocr-rec (runs of ~8 ms, bodies of 184 KB
-    # read and decoded while others run) 5 ms cost 25-35 % of goodput under overload.
+    # read and decoded while others run) 5 ms cost 21-35 % of goodput under overload.
     standing_queue_target_ms: float = Field(0.0, ge=0, le=60_000)
     parameters: dict[str, Any] = {}
     inputs: dict[str, InputLimits] = {}

@@ -25,7 +25,7 @@ It is a model's choice (``standing_queue_target_ms``, off by default), because t
 includes reading and decoding a request while others run, which for some models is concurrency
 the throughput needs, not a queue: kws-large (runs of ~0.2 ms; the event loop is its limit, so
 requests admitted beyond it only wait for the loop) kept its goodput with ~20 admitted instead
-of 514, while ocr-rec (runs of ~8 ms, 184 KB bodies decoded in the codec pool) lost 25-35 % of
+of 514, while ocr-rec (runs of ~8 ms, 184 KB bodies decoded in the codec pool) lost 21-35 % of
 its goodput at 2-4 admitted.
 """
 
