@@ -1,6 +1,6 @@
 """How many requests a model admits while it is refusing others.
 
-Under sustained overload a full queue buys no throughput: the instances are busy either way, and
+Under sustained overload a full queue buys no throughput: the server is busy either way, and
 every admitted request waits out the whole queue (at kws-large's 512 places, 130-190 ms here)
 before its run. A device with a deadline would rather have its 429 at once and answer locally.
 CoDel (RFC 8289) draws the same line for network queues: a *burst* passes through a queue and is
