@@ -3,7 +3,9 @@
 Retries, backoff, the circuit breaker and the time budget belong to the request flow
 (``device/flow.py``), which the simulator runs too; this client holds their settings and the
 breaker's state, and makes one bounded call when the flow asks. Client errors (4xx other than
-429) are reported as not retryable: the cloud is up, the request is wrong.
+429) are reported as not retryable: the cloud is up, the request is wrong. A 429 or 503 with a
+Retry-After is not retried either: the flow holds the breaker open until it has passed, so the
+device answers alone rather than adding to the overload.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class CloudClient:
         try:
             out, ex = self.oip.infer_exchange(model, inputs)
         except OipClientError as exc:
+            if exc.status in (429, 503) and exc.retry_after_s:  # full: come back when it said
+                return Attempt(Called(False, "overloaded", False, retry_after_s=exc.retry_after_s))
             retryable = exc.status in RETRYABLE_STATUS
             error = "server-error" if retryable else f"refused: {exc}"
             return Attempt(Called(False, error, retryable))

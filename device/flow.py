@@ -115,6 +115,9 @@ class Called:
     received_bytes: int = 0
     label: str = ""
     confidence: float = 0.0
+    # A 429's Retry-After (s): the cloud is up but full and said when to come back; the device
+    # answers alone until then (0: none given).
+    retry_after_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,9 @@ class RequestFlow:
                 out.error = None
                 return res
             out.error = res.error
+            if res.retry_after_s:  # full: no retry, and no call at all until it said
+                breaker.hold(self.clock_s(), res.retry_after_s)
+                return None
             if not res.retryable:  # the cloud is up; this request is wrong
                 breaker.record_success()
                 return None

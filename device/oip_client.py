@@ -67,10 +67,21 @@ def server_timing_ms(value: str | None) -> float | None:
     return None
 
 
+MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is read as this (the device's own bound)
+
+
 class OipClientError(CloudError):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after_s: float = 0.0) -> None:
         super().__init__(f"HTTP {status}: {message}")
-        self.status, self.message = status, message
+        self.status, self.message, self.retry_after_s = status, message, retry_after_s
+
+
+def retry_after_s(value: str | None) -> float:
+    """A Retry-After header in seconds (RFC 9110 10.2.3: delta-seconds; the HTTP-date form,
+    which needs a clock shared with the server, is read as none): 0 if absent or unreadable,
+    at most ``MAX_RETRY_AFTER_S``."""
+    text = (value or "").strip()
+    return min(float(text), MAX_RETRY_AFTER_S) if text.isdigit() and len(text) < 10 else 0.0
 
 
 def tls_context(ca_cert: Path | None = None) -> ssl.SSLContext:
@@ -175,7 +186,8 @@ class OipClient:
                 message = json.loads(raw)["error"]
             except (ValueError, KeyError, TypeError):
                 message = raw.decode("utf-8", "replace")[:200]
-            raise OipClientError(resp.status, message)
+            wait_s = retry_after_s(resp.headers.get("Retry-After"))
+            raise OipClientError(resp.status, message, wait_s)
         return raw, resp.headers
 
     def get(self, path: str) -> bytes:

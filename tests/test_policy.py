@@ -135,6 +135,27 @@ def test_circuit_breaker_opens_probes_and_closes():
     assert b.state == "closed" and b.allow(12.1)
 
 
+def test_a_hold_lasts_what_the_cloud_asked_and_is_not_a_failure():
+    b = CircuitBreaker(failures_to_open=1, reset_after_s=60)
+    b.hold(10.0, 2.0)  # a 429 with Retry-After: 2
+    assert b.is_open(11.9) and not b.allow(11.9) and b.opens == 0 and b.holds == 1
+    assert b.allow(12.0) and b.state == "half-open"  # after 2 s, not reset_after_s's 60
+    b.record_failure(12.5)  # the probe failed: an ordinary opening, reset_after_s long
+    assert b.is_open(40.0) and b.allow(72.5)
+    b.record_success()
+    assert b.state == "closed" and b.held_s == 0
+
+
+def test_retry_after_is_read_in_seconds_and_bounded():
+    from edgesplit.device.oip_client import MAX_RETRY_AFTER_S, retry_after_s
+
+    assert retry_after_s("7") == 7.0 and retry_after_s(" 3 ") == 3.0
+    assert retry_after_s("86400") == MAX_RETRY_AFTER_S
+    # The HTTP-date form, junk, negatives and absence read as none given.
+    for value in ("Wed, 21 Oct 2026 07:28:00 GMT", "soon", "-1", "1.5", "", None):
+        assert retry_after_s(value) == 0.0
+
+
 @given(attempt=st.integers(1, 10), base=st.floats(0, 1000), u=st.floats(0, 0.999))
 def test_backoff_grows_with_full_jitter(attempt, base, u):
     ms = backoff_ms(attempt, base, u)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,13 +36,12 @@ SLOW = LinkProfile(
     loss_rate=0.0,
     retransmit_timeout_ms=0.0,
 )
+KWS_MODELS = ["kws-large", "kws-embed", "kws-embed-opus", "kws-tail"]  # what the kws task calls
 
 
 @pytest.fixture(scope="module")
 def server(kws_workload):
-    with ServerThread(
-        Repository(DEFAULT_REPOSITORY, ["kws-large", "kws-embed", "kws-embed-opus", "kws-tail"])
-    ) as srv:
+    with ServerThread(Repository(DEFAULT_REPOSITORY, KWS_MODELS)) as srv:
         yield srv
 
 
@@ -138,6 +138,48 @@ def test_client_errors_are_not_retried_and_do_not_open_the_circuit(server, kws, 
     assert ans.route == "fallback" and ans.attempts == 1 and "HTTP 404" in ans.error
     assert ans.stages[1].startswith("call:cloud#1:refused")
     assert client.breaker.state == "closed" and client.available()
+
+
+def test_a_full_cloud_is_left_alone_until_its_retry_after(kws):
+    """A 429 with Retry-After (here the cloud's connection cap, which answers "Retry-After: 1" at
+    connect) is not retried and not a failure: the device answers at once and calls the cloud
+    again only once the wait has passed; that probe, answered, closes the circuit."""
+    from edgesplit.cloud.limits import Limits
+    from edgesplit.cloud.loadgen import http_request, read_response
+    from edgesplit.cloud.server import ServerSettings
+
+    settings = ServerSettings(limits=Limits(max_connections=2))
+    with ServerThread(Repository(DEFAULT_REPOSITORY, KWS_MODELS), settings) as srv:
+        held: list[socket.socket] = []
+        end = time.monotonic() + 60
+        while len(held) < 2:  # each one answered on it: open and counted by the server
+            assert time.monotonic() < end
+            s = socket.create_connection((srv.host, srv.port), timeout=30)
+            s.sendall(http_request("GET", "/v2/health/live"))
+            if read_response(s).status == 200:
+                held.append(s)
+            else:  # refused: the readiness checks' connections were still being closed
+                s.close()
+                time.sleep(0.05)
+        client = CloudClient(srv.url, timeout_s=2, retries=3, breaker=CircuitBreaker(1, 60))
+        task, items = kws
+        router = Router(PolicyConfig("cloud-only"), client, LinkEstimator(2, 2, 60), trace=True)
+        try:
+            first = router.handle(task, items[0].x, _costs(task))
+            assert first.route == "fallback" and first.attempts == 1  # no retry
+            assert first.stages[1] == "call:cloud#1:overloaded", first.stages
+            assert client.breaker.holds == 1 and client.breaker.opens == 0  # not a failure
+            second = router.handle(task, items[1].x, _costs(task))
+            assert second.attempts == 0 and second.label  # answered alone, no call
+        finally:
+            for s in held:
+                s.close()
+        end = time.monotonic() + 10  # Retry-After: 1 (generous for a busy machine)
+        while not client.available():
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        back = router.handle(task, items[2].x, _costs(task))
+        assert back.route == "cloud" and client.breaker.state == "closed", back.stages
 
 
 def test_emulator_rate_limit_and_profile_change(server):
