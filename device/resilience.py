@@ -64,8 +64,8 @@ class CircuitBreaker:
 
     def hold(self, now_s: float, seconds: float) -> None:
         """The cloud is up but full and asked not to be called for ``seconds``: no call until
-        then (not a failure: it does not count toward opening), then one probe."""
-        self.holds += 1
+        then (not a failure: it answered, so earlier failures no longer count), then one probe."""
+        self.holds, self.consecutive_failures = self.holds + 1, 0
         self.state, self.opened_at_s, self.held_s = "open", now_s, seconds
         self.probe_in_flight = False
 
