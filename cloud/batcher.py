@@ -81,7 +81,7 @@ class Executor:
         self.admitted = 0
         self.retry = retry  # Retry-After for this model's 429s
         # While refusing, fewer are admitted if their waits stay long (a standing queue); two
-        # per instance keep every instance busy.
+        # per instance (per batch place, when batching) keep every instance busy.
         self._shedding = False
         self._limit_gauge = metrics.admission_limit.labels(label)
         self._limit_gauge.set(self.capacity)
@@ -124,13 +124,18 @@ class Executor:
         late = self._deadline is None or time.monotonic() + self.expected_wait_s() > self._deadline
         if not self._accepting and late:
             raise Unavailable("server is shutting down; this request would not be served")
-        if self.full:
+        if self.at_limit():
             raise self.overloaded(self.refuse())
         self.admitted += 1
 
+    def at_limit(self) -> bool:
+        """For admission, on the loop: no place left now (a quiet spell restores every place)."""
+        return self.admitted >= self.standing.limit_now(time.monotonic())
+
     @property
     def full(self) -> bool:
-        return self.admitted >= self.standing.limit_now(time.monotonic())
+        """No place left, as last set (no side effects: safe to read from any thread)."""
+        return self.admitted >= self.standing.limit
 
     def refuse(self) -> int:
         """One 429, counted: its Retry-After in whole seconds, at least the time the queue as it
@@ -166,9 +171,9 @@ class Executor:
 
     # -- execution -------------------------------------------------------------------------
     async def infer(
-        self, inputs: dict[str, np.ndarray], size: int, admitted_at: float
+        self, inputs: dict[str, np.ndarray], size: int, since: float
     ) -> dict[str, np.ndarray]:
-        """Queue and await one request; ``admitted_at``: when its place was taken."""
+        """Queue and await one request; ``since``: when it was all in, the start of its wait."""
         fut = asyncio.get_running_loop().create_future()
         item = _Item(inputs, size, batch_key(inputs), fut)
         with self._cond:
@@ -178,9 +183,8 @@ class Executor:
         self._depth.set(depth)
         try:
             return await fut
-        finally:
-            if item.started:
-                self.standing.waited(item.started - admitted_at)
+        finally:  # not run (timed out, cancelled): it waited at least until now
+            self.standing.waited((item.started or time.monotonic()) - since)
 
     def _instance(self) -> None:
         """One instance: take a batch, run it, hand the results to the loop; until stopped."""

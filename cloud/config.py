@@ -81,8 +81,8 @@ class ModelConfig(BaseModel):
     instances: int = Field(1, ge=1, le=64)
     # Requests allowed to wait for an instance or a batch; beyond it the server answers 429.
     max_queue_size: int = Field(256, ge=1, le=1_000_000)
-    # While it is refusing requests, the model admits fewer than max_queue_size if their mean
-    # wait for a run stays over this (cloud/standing_queue.py; RFC 8289's target is 5 ms): a
+    # While it is refusing requests, the model admits fewer than max_queue_size if even the
+    # shortest wait for a run stays over this (cloud/standing_queue.py; RFC 8289's 5 ms): a
     # standing queue under overload only delays those admitted. 0 (the default): every place
     # kept. Off unless measured: for kws-large (runs of ~0.2 ms, the event loop its limit) it
     # cut admitted p99 ~10x at the same goodput; for ocr-rec (runs of ~8 ms, bodies of 184 KB

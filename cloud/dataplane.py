@@ -45,6 +45,7 @@ class BodySource(Protocol):
     async def read_exact(self, n: int) -> bytes: ...
     async def read_all(self, limit: int) -> bytes: ...
     async def expect_end(self) -> None: ...
+    def received_at(self) -> float | None: ...
 
 
 @dataclass
@@ -265,6 +266,9 @@ class DataPlane:
             adm.limits.check_request(header, 0)
             binary = b""
         t_body = time.monotonic()
+        # Its wait for a run counts from when its last byte arrived (a slow link's upload time
+        # is not a queue; cloud/standing_queue.py), at the earliest from its admission.
+        received = max(adm.at, body.received_at() or adm.at)
         size_bytes = (adm.content_length or 0) + sum(header.counts.values())
         parsed, batch = await self._run(size_bytes, self._decode, adm, header, binary)
         timeout = self.request_timeout_s
@@ -273,7 +277,7 @@ class DataPlane:
             timeout = min(timeout, t / 1e6)  # Triton: microseconds
         try:
             async with asyncio.timeout(timeout):
-                outputs = await adm.executor.infer(parsed.inputs, batch, adm.at)
+                outputs = await adm.executor.infer(parsed.inputs, batch, received)
         except TimeoutError:
             raise InferenceTimeout(f"inference did not finish within {timeout:g} s") from None
         out_size = sum(a.nbytes if a.dtype != object else a.size * 16 for a in outputs.values())

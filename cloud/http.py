@@ -48,6 +48,7 @@ JSON = [(b"content-type", b"application/json")]
 GC_YOUNG_THRESHOLD = 50_000
 PENALTY_KEY = "edgesplit.penalty_s"  # set in the scope by FastPath, read by the protocol
 ADMISSION_KEY = "edgesplit.admission"  # set in the scope by the protocol, read by FastPath
+RECEIVED_KEY = "edgesplit.received_at"  # monotonic s the body's last byte was parsed (protocol)
 SERVER_MS = "Edgesplit-Server-Ms"  # response header: ms from request headers to the answer
 REFUSAL_LOG_S = 1.0  # 429s are summed into one log line per this many seconds
 HELD_BYTES = 64 * 1024  # read from a connection within its 429's penalty before reading pauses
@@ -88,11 +89,15 @@ def error_headers(exc: OipError) -> dict[str, str]:
 class BodyReader:
     """Reads an ASGI request body with a deadline; a disconnect raises :class:`ClientClosed`."""
 
-    def __init__(self, receive: Any, timeout_s: float) -> None:
-        self.receive, self.timeout_s = receive, timeout_s
+    def __init__(self, receive: Any, timeout_s: float, scope: dict | None = None) -> None:
+        self.receive, self.timeout_s, self.scope = receive, timeout_s, scope or {}
         self.deadline = time.monotonic() + timeout_s
         self.buf = bytearray()
         self.more = True
+
+    def received_at(self) -> float | None:
+        """When the body's last byte arrived (the protocol's clock, not this task's)."""
+        return self.scope.get(RECEIVED_KEY)
 
     async def _next(self) -> None:
         remaining = self.deadline - time.monotonic()
@@ -274,7 +279,7 @@ class FastPath:
         status: int = 500
         body: bytes | list[bytes] = b""
         headers: dict[str, str] = {}
-        reader = BodyReader(receive, self.limits.body_timeout_s)
+        reader = BodyReader(receive, self.limits.body_timeout_s, scope)
         hdrs: dict[str, str] = {}
         try:
             hdrs = _headers(scope)
@@ -352,7 +357,7 @@ class FastPath:
         length = next((v for k, v in headers if k == b"content-length"), None)
         if length is None or not length.isdigit() or int(length) > self.limits.max_discard_bytes:
             return None  # chunked or large: the ordinary path reads or refuses it
-        if ex.full:  # the common refusal: one dict lookup once built
+        if ex.at_limit():  # the common refusal: one dict lookup once built
             seconds = ex.refuse()
             key = (ex, seconds, ex.standing.limit)
             refusal = self._full_answers.get(key)
@@ -499,7 +504,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
         _deadline = 0.0  # loop time; 0: none (a request is being served)
         _since = 0.0  # when the connection opened or last finished a request
         _penalty_until = 0.0  # loop time; 0: no penalty
-        _held = b""  # bytes received during a penalty, processed when it ends
+        _held: bytearray  # bytes received during a penalty, processed when it ends (per connection)
         _in_head = False  # a request's line and headers have begun and are not complete
         _head_bytes = 0  # their size so far
         _discarding = False  # refused from its headers: this request's body is dropped
@@ -518,6 +523,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                 transport.close()
                 return
             super().connection_made(transport)
+            self._held = bytearray()
             self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
             self._arm_header_timer(limits.header_timeout_s)
 
@@ -550,11 +556,12 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
         def data_received(self, data: bytes) -> None:
             if self._refused_cap:
                 return
-            if self._penalty_until and self.loop.time() < self._penalty_until:
+            if self._held or (self._penalty_until and self.loop.time() < self._penalty_until):
                 # A client that got 429 and did not wait: hold what it sent, unparsed, until its
-                # penalty ends; it costs the server nothing meanwhile. The socket is still read
-                # (up to HELD_BYTES), so a client that gives up and closes is seen to go at once:
-                # its held request is dropped, not served to nobody when the penalty ends.
+                # penalty ends (and, once holding, everything after it, in order); meanwhile it
+                # costs a read per segment. The socket is read up to HELD_BYTES, so a client that
+                # gives up and closes is seen to go at once: its held request is dropped, not
+                # served to nobody when the penalty ends.
                 if not self._held:
                     self._cancel_header_timer()
                     self.loop.call_at(self._penalty_until, self._end_penalty)
@@ -653,6 +660,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                 self._discarding = False
                 self._arm_header_timer(self._idle_s())
                 return
+            self.scope[RECEIVED_KEY] = time.monotonic()  # type: ignore[literal-required]
             super().on_message_complete()
 
         # -- answers ---------------------------------------------------------------------
@@ -681,7 +689,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
 
         def _end_penalty(self) -> None:
             self._penalty_until = 0.0
-            held, self._held = self._held, b""
+            held, self._held = bytes(self._held), bytearray()
             if self.transport.is_closing():
                 return
             self.flow.resume_reading()
@@ -690,7 +698,7 @@ def guarded_protocol(limits: Limits, admit: EarlyAdmitter | None = None) -> type
                 self.data_received(held)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._deadline, self._held = 0.0, b""
+            self._deadline, self._held = 0.0, bytearray()
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None

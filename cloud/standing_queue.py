@@ -7,13 +7,15 @@ CoDel (RFC 8289) draws the same line for network queues: a *burst* passes throug
 absorbed; a *standing* queue, whose wait stays above a target for an interval, only delays
 everyone and is shed.
 
-So each model version keeps, on the event loop, the wait of every request it runs (from the place
-taken at its headers to the start of its run: reading, decoding and the queue). At the end of
-each ``interval_s`` in which 429s were given:
+So each model version keeps, on the event loop, the shortest wait of the requests it runs in each
+``interval_s`` (from the arrival of a request's last byte, or its admission if later, to the
+start of its run: the event loop's backlog, decoding and the queue; not a slow link's upload).
+At the end of an interval in which 429s were given:
 
-- mean wait over ``target_s``: the admitted count is cut in proportion (at most halved per
-  interval, never below ``floor``, which keeps every instance busy);
-- mean wait within the target: it grows back by a tenth.
+- even the shortest wait over ``target_s`` (a standing queue, as CoDel judges it: a burst
+  drains, and its last requests wait briefly): the admitted count is cut in proportion (at most
+  halved per interval, never below ``floor``, which keeps every instance busy);
+- else it grows back by a tenth.
 
 Without 429s the limit stays where it is while refused clients are still inside their
 Retry-After (they are a wave still to come back: restoring the whole queue for them would refill
@@ -22,9 +24,9 @@ none is. An interval with no request at all restores it too. A queue that fills 
 overload (as many clients as places) is never cut: nobody is refused.
 
 It is a model's choice (``standing_queue_target_ms``, off by default), because the wait counted
-includes reading and decoding a request while others run, which for some models is concurrency
-the throughput needs, not a queue: kws-large (runs of ~0.2 ms; the event loop is its limit, so
-requests admitted beyond it only wait for the loop) kept its goodput with ~20 admitted instead
+includes decoding a request while others run, which for some models is concurrency the
+throughput needs, not a queue: kws-large (runs of ~0.2 ms; the event loop is its limit, so
+requests admitted beyond it only wait for the loop) kept its goodput with tens admitted instead
 of 514, while ocr-rec (runs of ~8 ms, 184 KB bodies decoded in the codec pool) lost 21-35 % of
 its goodput at 2-4 admitted.
 """
@@ -62,7 +64,7 @@ class StandingQueue:
         self.limit = capacity
         self._last_seen = clock()
         self._end = self._last_seen + interval_s  # of the current interval
-        self._waits, self._count, self._refusing = 0.0, 0, False
+        self._min_wait, self._refusing = float("inf"), False
 
     def limit_now(self, now: float) -> int:
         """The admitted count allowed now; after an interval without any request, all of it."""
@@ -76,8 +78,8 @@ class StandingQueue:
         self._refusing = True
 
     def waited(self, wait_s: float) -> None:
-        self._waits += wait_s
-        self._count += 1
+        if wait_s < self._min_wait:
+            self._min_wait = wait_s
         now = self._clock()
         self._last_seen = now
         if now >= self._end:
@@ -86,14 +88,14 @@ class StandingQueue:
 
     def _restart(self, now: float) -> None:
         self._end = now + self.interval_s
-        self._waits, self._count, self._refusing = 0.0, 0, False
+        self._min_wait, self._refusing = float("inf"), False
 
     def _adapt(self) -> None:
         if not self.target_s:
             return
-        mean = self._waits / self._count if self._count else 0.0
-        if self._refusing and mean > self.target_s:
-            cut = max(MAX_CUT, self.target_s / mean)
+        shortest = self._min_wait
+        if self._refusing and shortest > self.target_s:
+            cut = max(MAX_CUT, self.target_s / shortest)
             self._set(max(self.floor, min(self.limit - 1, int(self.limit * cut))))
         elif self._refusing:
             self._set(min(self.capacity, self.limit + max(1, int(self.limit * GROW))))

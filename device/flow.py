@@ -257,7 +257,11 @@ class RequestFlow:
                 if left_ms < c.timeout_ms:
                     hedge_ms = left_ms
             if not breaker.allow(now):
-                out.error = "circuit open after repeated failures"
+                out.error = (
+                    "the cloud is full and asked to wait (Retry-After)"
+                    if breaker.held_s
+                    else "circuit open after repeated failures"
+                )
                 self._note(out, "breaker:open")
                 return None
             out.attempts += 1

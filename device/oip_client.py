@@ -81,7 +81,8 @@ def retry_after_s(value: str | None) -> float:
     which needs a clock shared with the server, is read as none): 0 if absent or unreadable,
     at most ``MAX_RETRY_AFTER_S``."""
     text = (value or "").strip()
-    return min(float(text), MAX_RETRY_AFTER_S) if text.isdigit() and len(text) < 10 else 0.0
+    ok = text.isascii() and text.isdigit() and len(text) < 10  # not "²": isdigit() alone takes it
+    return min(float(text), MAX_RETRY_AFTER_S) if ok else 0.0
 
 
 def tls_context(ca_cert: Path | None = None) -> ssl.SSLContext:

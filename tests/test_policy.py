@@ -152,7 +152,7 @@ def test_retry_after_is_read_in_seconds_and_bounded():
     assert retry_after_s("7") == 7.0 and retry_after_s(" 3 ") == 3.0
     assert retry_after_s("86400") == MAX_RETRY_AFTER_S
     # The HTTP-date form, junk, negatives and absence read as none given.
-    for value in ("Wed, 21 Oct 2026 07:28:00 GMT", "soon", "-1", "1.5", "", None):
+    for value in ("Wed, 21 Oct 2026 07:28:00 GMT", "soon", "-1", "1.5", "²", "", None):
         assert retry_after_s(value) == 0.0
 
 
