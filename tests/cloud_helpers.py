@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import yaml
-from edgesplit.cloud.loadgen import http_request, raw_exchange
+from edgesplit.cloud.loadgen import http_request, raw_exchange, read_response
 from edgesplit.cloud.repository import DEFAULT_REPOSITORY
 
 
@@ -41,3 +43,20 @@ def inflight_requests(port: int) -> float:
         if line.startswith("edgesplit_inflight_requests "):
             return float(line.split()[1])
     return 0.0
+
+
+def open_counted_connections(port: int, n: int, host: str = "127.0.0.1") -> list[socket.socket]:
+    """``n`` connections the server has counted (each answered a health check on it): to fill
+    ``max_connections``. Retried while the readiness checks' own connections are still closing."""
+    held: list[socket.socket] = []
+    end = time.monotonic() + 60
+    while len(held) < n:
+        assert time.monotonic() < end, f"{len(held)} of {n} connections open after 60 s"
+        s = socket.create_connection((host, port), timeout=30)
+        s.sendall(http_request("GET", "/v2/health/live"))
+        if read_response(s).status == 200:
+            held.append(s)
+        else:  # refused: the readiness checks' connections were still being closed
+            s.close()
+            time.sleep(0.05)
+    return held

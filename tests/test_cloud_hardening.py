@@ -42,7 +42,13 @@ from edgesplit.cloud.serve import ServerThread
 from edgesplit.cloud.server import ServerSettings
 from edgesplit.device.vision.render import render_frame
 
-from tests.cloud_helpers import KWS_SMALL, OCR_PIPELINE, inflight_requests, write_repo
+from tests.cloud_helpers import (
+    KWS_SMALL,
+    OCR_PIPELINE,
+    inflight_requests,
+    open_counted_connections,
+    write_repo,
+)
 
 # A loaded 2-core machine can stall any process for a scheduler slice or two; the default test
 # only bounds health latency loosely (a stalled event loop would show seconds). The issue's
@@ -467,17 +473,7 @@ def test_connections_over_the_cap_get_429_at_connect_and_a_freed_place_is_reused
     # A long keep-alive: the held connections stay open however slow this machine is.
     flags = ["--max-connections", "4", "--keep-alive-s", "120"]
     with ServerUnderTest({"kws-large": {}}, flags) as srv:
-        held: list[socket.socket] = []
-        end = time.monotonic() + 60
-        while len(held) < 4:  # each one answered on it: open and counted by the server
-            assert time.monotonic() < end
-            s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-            s.sendall(http_request("GET", "/v2/health/live"))
-            if read_response(s).status == 200:
-                held.append(s)
-            else:  # refused: the readiness checks' connections were still being closed
-                s.close()
-                time.sleep(0.05)
+        held = open_counted_connections(srv.port, 4)
         try:
             with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
                 r = read_response(s)  # answered before it sent anything

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -145,22 +144,13 @@ def test_a_full_cloud_is_left_alone_until_its_retry_after(kws):
     connect) is not retried and not a failure: the device answers at once and calls the cloud
     again only once the wait has passed; that probe, answered, closes the circuit."""
     from edgesplit.cloud.limits import Limits
-    from edgesplit.cloud.loadgen import http_request, read_response
     from edgesplit.cloud.server import ServerSettings
+
+    from tests.cloud_helpers import open_counted_connections
 
     settings = ServerSettings(limits=Limits(max_connections=2))
     with ServerThread(Repository(DEFAULT_REPOSITORY, KWS_MODELS), settings) as srv:
-        held: list[socket.socket] = []
-        end = time.monotonic() + 60
-        while len(held) < 2:  # each one answered on it: open and counted by the server
-            assert time.monotonic() < end
-            s = socket.create_connection((srv.host, srv.port), timeout=30)
-            s.sendall(http_request("GET", "/v2/health/live"))
-            if read_response(s).status == 200:
-                held.append(s)
-            else:  # refused: the readiness checks' connections were still being closed
-                s.close()
-                time.sleep(0.05)
+        held = open_counted_connections(srv.port, 2, srv.host)
         # The flow's clock runs 100x slower than the wall's, so however slow this machine is
         # the second request comes within the 1 s; then the test moves it past.
         t0, skip = time.monotonic(), [0.0]
