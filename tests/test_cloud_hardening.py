@@ -157,7 +157,7 @@ def test_young_collections_are_rare_under_a_full_queue():
 
 
 def test_a_standing_queue_is_shed_under_overload_and_restored_after():
-    """At 10x overload of a 128-place queue kws-large admits fewer (its requests' mean wait
+    """At 10x overload of a 128-place queue kws-large admits fewer (its requests' shortest wait
     held near ``standing_queue_target_ms``, cloud/standing_queue.py), so those admitted wait a
     fraction of what a full queue makes them wait; as many clients as places are never
     refused, and after a quiet spell every place is back."""
