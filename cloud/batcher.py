@@ -130,7 +130,7 @@ class Executor:
 
     def at_limit(self) -> bool:
         """For admission, on the loop: no place left now (a quiet spell restores every place)."""
-        return self.admitted >= self.standing.limit_now(time.monotonic())
+        return self.admitted >= self.standing.limit_now()
 
     @property
     def full(self) -> bool:

@@ -66,8 +66,9 @@ class StandingQueue:
         self._end = self._last_seen + interval_s  # of the current interval
         self._min_wait, self._refusing = float("inf"), False
 
-    def limit_now(self, now: float) -> int:
+    def limit_now(self) -> int:
         """The admitted count allowed now; after an interval without any request, all of it."""
+        now = self._clock()
         if now - self._last_seen > self.interval_s:
             self._restart(now)
             self._set(self.capacity)

@@ -30,7 +30,7 @@ class _Model:
         end = self.now + seconds
         while self.now < end:
             self.now += 0.001
-            limit = self.sq.limit_now(self.now)
+            limit = self.sq.limit_now()
             if refusing:
                 self.sq.refused()
             for _ in range(int(RATE / 1000)):
@@ -58,7 +58,7 @@ def test_a_burst_drains_and_keeps_every_place():
         m.sq.refused()
     for i in range(CAPACITY):  # arrived at 0; the i-th run starts at i / RATE
         m.now = i / RATE
-        m.sq.limit_now(m.now)
+        m.sq.limit_now()
         m.sq.waited(i / RATE)
     assert m.sq.limit == CAPACITY
 
@@ -94,7 +94,7 @@ def test_a_quiet_interval_restores_every_place():
     m.run(1.0, refusing=True)
     assert m.sq.limit < CAPACITY
     m.now += 2 * INTERVAL_S  # nothing at all: the next request finds every place
-    assert m.sq.limit_now(m.now) == CAPACITY
+    assert m.sq.limit_now() == CAPACITY
 
 
 def test_the_floor_keeps_every_instance_busy_and_target_zero_never_cuts():
